@@ -1,0 +1,45 @@
+# Finds every third-party dependency and gathers them behind one INTERFACE target, distill::deps.
+# Nothing is downloaded at configure time: scripts/setup.sh installs what is missing.
+
+find_package(Threads REQUIRED)
+
+# LibTorch: Debian's libtorch-dev (1.13, CPU) on dev/CI machines; on a GPU machine the LibTorch of
+# the installed PyTorch (scripts/setup.sh passes torch.utils.cmake_prefix_path) or a downloaded
+# archive via Torch_DIR / CMAKE_PREFIX_PATH.
+find_package(Torch REQUIRED)
+message(STATUS "distill: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
+
+find_package(nlohmann_json 3.9 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(spdlog REQUIRED)
+
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+
+add_library(distill_deps INTERFACE)
+add_library(distill::deps ALIAS distill_deps)
+# Torch's variables are plain lists, not an imported target with SYSTEM includes: mark them SYSTEM
+# so -Wall -Wextra stay about our own code.
+target_include_directories(distill_deps SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+target_link_libraries(distill_deps INTERFACE
+  ${TORCH_LIBRARIES}
+  nlohmann_json::nlohmann_json
+  CLI11::CLI11
+  spdlog::spdlog
+  PkgConfig::SENTENCEPIECE
+  PkgConfig::PCRE2
+  Threads::Threads)
+# TORCH_CXX_FLAGS carries the _GLIBCXX_USE_CXX11_ABI setting LibTorch was built with.
+separate_arguments(_distill_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+target_compile_options(distill_deps INTERFACE ${_distill_torch_flags})
+
+# CUDA-enabled LibTorch (the GPU machine's PyTorch): compile the CUDA-only code paths.
+if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
+  set(DISTILL_WITH_CUDA ON)
+  target_compile_definitions(distill_deps INTERFACE DISTILL_WITH_CUDA=1)
+  message(STATUS "distill: building with CUDA support")
+else()
+  set(DISTILL_WITH_CUDA OFF)
+  message(STATUS "distill: building for CPU only")
+endif()

@@ -1,0 +1,29 @@
+// Subcommand registration: each cli/cmd_*.cpp adds its options to the root app and returns its runner.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace distill::cli {
+
+// A registered subcommand: CLI11 parses into options captured by `run`, which then does the work
+// and returns the exit code.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command add_inspect(CLI::App& root);
+Command add_train(CLI::App& root);
+
+// A subcommand that is registered (so `distill --help` lists the whole tool) but not built yet:
+// running it says so, names the issue that builds it, and exits 2.
+Command add_not_built(CLI::App& root, const std::string& name, const std::string& description,
+                      const std::string& issue);
+
+// Text for `distill --version`: distill's version, the LibTorch version and the CUDA devices seen.
+std::string version_text();
+
+}  // namespace distill::cli

@@ -1,0 +1,114 @@
+// The run configuration: typed structs with defaults, parsed from JSON (plus --set overrides) by one
+// table of keys that also drives validation, "did you mean" suggestions and docs/config.md.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace distill::config {
+
+struct ModelConfig {
+  std::string path;                 // HF model folder (config.json + *.safetensors + tokenizer)
+  std::string dtype = "bf16";       // fp32 | bf16 | fp16: dtype the weights are held in
+  std::string tokenizer;            // tokenizer file or folder; empty = the model folder
+};
+
+struct DataConfig {
+  std::vector<std::string> train;   // JSONL ({"text": ...}) / text files, or tokenized shard dirs
+  std::vector<std::string> valid;   // optional held-out data
+  std::string text_key = "text";    // JSONL field holding the text
+  std::int64_t seq_len = 2048;      // tokens per training sequence
+  bool pack = true;                 // pack documents into full sequences (separated by EOS)
+  std::int64_t num_workers = 2;     // background tokenization / loading threads
+};
+
+struct LossConfig {
+  std::string kind = "forward_kl";  // forward_kl | reverse_kl | jsd | ce
+  double temperature = 2.0;         // T: softens both distributions; KD term scaled by T^2
+  double alpha = 0.5;               // weight of the KD term; (1 - alpha) weights cross-entropy
+  double beta = 0.5;                // JSD mixing weight (0 = forward KL, 1 = reverse KL)
+  std::int64_t chunk_tokens = 4096; // tokens per chunk of the fused LM-head + loss
+  std::string cross_tokenizer = "none";  // none | transplant | align
+};
+
+struct TrainConfig {
+  std::string device = "cuda";      // cuda | cuda:N | cpu
+  std::string precision = "bf16";   // bf16 | fp16 | fp32 (student compute; masters stay fp32)
+  std::int64_t micro_batch = 4;     // sequences per forward/backward
+  std::int64_t grad_accum = 1;      // micro-batches per optimizer step
+  std::int64_t max_steps = 1000;    // optimizer steps
+  double lr = 1e-4;                 // peak learning rate
+  double min_lr_ratio = 0.1;        // final lr = lr * min_lr_ratio
+  std::int64_t warmup_steps = 100;  // linear warmup from 0
+  std::string schedule = "cosine";  // cosine | linear | constant (after warmup)
+  double weight_decay = 0.01;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  bool decay_norms_and_biases = false;  // false: norms and biases are exempt from weight decay
+  double grad_clip = 1.0;           // max global gradient norm; 0 = off
+  bool grad_checkpointing = false;  // recompute each student layer in backward
+  bool auto_micro_batch = false;    // on OOM halve micro_batch, double grad_accum, continue
+  std::int64_t max_nonfinite_steps = 5;  // consecutive non-finite losses before stopping (exit 1)
+  std::int64_t log_every = 10;      // optimizer steps between log lines / metrics rows
+  std::int64_t eval_every = 0;      // steps between validation runs; 0 = only at the end
+  std::int64_t seed = 1234;
+};
+
+struct CheckpointConfig {
+  std::string run_dir = "runs/distill";  // checkpoints, metrics.jsonl, the lock and the export
+  std::int64_t save_every = 500;    // optimizer steps between checkpoints; 0 = only at the end
+  std::int64_t keep_last = 3;       // checkpoints kept (older ones deleted after a good save)
+  bool resume = true;               // continue from the newest checkpoint in run_dir if present
+};
+
+struct Config {
+  std::optional<ModelConfig> teacher;  // absent for loss.kind = "ce"
+  ModelConfig student;
+  DataConfig data;
+  LossConfig loss;
+  TrainConfig train;
+  CheckpointConfig checkpoint;
+};
+
+// One documented key of the schema (for docs/config.md and `distill train --help-config`).
+struct KeyDoc {
+  std::string path;        // "train.micro_batch"
+  std::string type;        // "integer", "number", "boolean", "string", "list of strings", ...
+  std::string default_value;  // JSON text of the default ("4", "\"bf16\"", "null")
+  std::string constraint;  // "> 0", "one of: cosine, linear, constant", or empty
+  std::string description;
+};
+
+// Every key, in schema order.
+const std::vector<KeyDoc>& key_docs();
+
+// Reads and parses a JSON config file; malformed JSON, a missing file or a non-object top level is a
+// UsageError naming the file (and line/column for syntax errors).
+nlohmann::json read_json_file(const std::string& path);
+
+// Applies one "--set a.b.c=value" override to `root`. The value is parsed as JSON when it is valid
+// JSON (numbers, true/false, null, "quoted", [lists], {objects}), otherwise taken as a plain string.
+// Intermediate objects are created. A malformed assignment (no '=', empty key) is a UsageError.
+void apply_override(nlohmann::json& root, const std::string& assignment);
+
+// Builds a Config from JSON: defaults for absent keys; an unknown key is a UsageError naming its JSON
+// path and the closest known key; a wrong type or an out-of-range value names the path, what was
+// expected and what was given. `source` (the file name) prefixes messages. Runs validate().
+Config parse(const nlohmann::json& root, const std::string& source);
+
+// Cross-key checks (e.g. a teacher is required unless loss.kind is "ce"). Throws UsageError.
+void validate(const Config& config);
+
+// The resolved config, every key present (what `distill train --dry-run` prints). parse(to_json(c))
+// reproduces c.
+nlohmann::json to_json(const Config& config);
+
+// Markdown for docs/config.md, generated from key_docs() (a test keeps the committed file in sync).
+std::string docs_markdown();
+
+}  // namespace distill::config

@@ -1,0 +1,129 @@
+// safetensors files: a validating header parser (torch-free), an mmap reader, sharded checkpoints
+// (model.safetensors.index.json) and an atomic writer. Bad files raise InputError (exit 3).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "distill/io/dtype.h"
+
+namespace distill::io {
+
+// Largest header we accept (the format's reference implementation uses the same bound).
+constexpr std::uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<std::int64_t> shape;
+  std::uint64_t begin = 0;  // byte offset into the data section (after the 8-byte length and header)
+  std::uint64_t end = 0;    // one past the last byte
+  std::uint64_t numel() const;
+  std::uint64_t nbytes() const { return end - begin; }
+};
+
+struct Header {
+  std::vector<TensorInfo> tensors;              // sorted by `begin`
+  std::map<std::string, std::string> metadata;  // "__metadata__" (string -> string)
+  std::uint64_t data_offset = 0;                // absolute offset of the data section: 8 + header length
+};
+
+// Validates a whole safetensors file held in memory (`bytes`, `size` = the file's size) and returns
+// its header. Never reads outside [bytes, bytes + size). Checks: the 8-byte little-endian length,
+// header length <= kMaxHeaderBytes and within the file, valid JSON object, each entry's dtype/shape/
+// data_offsets well-formed, byte count == numel * dtype size, offsets inside the data section, no
+// overlaps, and the data section fully covered (no gaps or trailing bytes, as the format requires).
+// `path` names the file in error messages. Throws InputError.
+Header parse_file(const std::uint8_t* bytes, std::uint64_t size, const std::string& path);
+
+// One safetensors file, memory-mapped (private copy-on-write mapping, so tensors that alias it can
+// be modified in place without touching the file). Kept alive by the tensors that alias it.
+class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
+ public:
+  // Opens, maps and validates `path`. Throws InputError for a missing, unreadable or malformed file.
+  static std::shared_ptr<SafetensorsFile> open(const std::string& path);
+  ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  const Header& header() const { return header_; }
+  const std::map<std::string, std::string>& metadata() const { return header_.metadata; }
+  // nullptr when absent.
+  const TensorInfo* find(const std::string& name) const;
+  // Raw bytes of a tensor inside the mapping.
+  const std::uint8_t* bytes(const TensorInfo& info) const;
+  // A CPU tensor with the file's dtype and shape. Zero-copy (aliases the mapping and keeps this file
+  // alive) when the data is aligned for its dtype, otherwise a copy. Throws InputError if absent.
+  at::Tensor tensor(const std::string& name) const;
+
+ private:
+  SafetensorsFile() = default;
+  std::string path_;
+  std::uint8_t* map_ = nullptr;
+  std::uint64_t size_ = 0;
+  Header header_;
+  std::map<std::string, std::size_t> index_;  // name -> position in header_.tensors
+};
+
+// A model's weights: a single .safetensors file, or a set of shards listed by an index file
+// (model.safetensors.index.json, {"metadata": {...}, "weight_map": {name: shard file}}).
+class Checkpoint {
+ public:
+  // `path` is a .safetensors file, an *.index.json file, or a directory holding model.safetensors
+  // or model.safetensors.index.json. Throws InputError naming what is missing or malformed,
+  // including an index whose weight_map names a tensor absent from its shard.
+  static Checkpoint open(const std::string& path);
+
+  // Tensor names in a stable order (shard order, then offset order within a shard).
+  const std::vector<std::string>& names() const { return names_; }
+  bool contains(const std::string& name) const { return where_.count(name) != 0; }
+  const TensorInfo& info(const std::string& name) const;  // throws InputError if absent
+  at::Tensor tensor(const std::string& name) const;       // see SafetensorsFile::tensor
+  // The file a tensor lives in (for error messages).
+  const std::string& file_of(const std::string& name) const;
+  const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
+  // Metadata of the first file (single-file checkpoints) or the index's "metadata" object.
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+ private:
+  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::vector<std::string> names_;
+  std::map<std::string, std::pair<std::size_t, const TensorInfo*>> where_;  // name -> (file, info)
+  std::map<std::string, std::string> metadata_;
+};
+
+// Maps between our dtype and LibTorch's; to_dtype throws UsageError for a type safetensors lacks.
+at::ScalarType to_scalar_type(DType dtype);
+DType to_dtype(at::ScalarType type);
+
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// Writes one safetensors file atomically (temp file in the same directory, fsync, rename, fsync of
+// the directory): readers see the old file or the complete new one, never a partial one. Tensors
+// may live on any device and need not be contiguous; names must be unique. Throws OutputError with
+// the path and the system's reason (e.g. "No space left on device"); the temp file is removed.
+void save_file(const std::string& path, const NamedTensors& tensors,
+               const std::map<std::string, std::string>& metadata = {});
+
+struct SaveOptions {
+  // 0: always one file (model.safetensors). Otherwise shards of at most this many bytes
+  // (a single larger tensor gets a shard of its own) named model-00001-of-0000N.safetensors,
+  // plus model.safetensors.index.json, as Hugging Face writes them.
+  std::uint64_t max_shard_bytes = 0;
+  std::map<std::string, std::string> metadata;
+};
+
+// Writes a checkpoint into directory `dir` (created if needed) and returns the written file names.
+// Each file is written atomically; the index is written last.
+std::vector<std::string> save_checkpoint(const std::string& dir, const NamedTensors& tensors,
+                                         const SaveOptions& options = {});
+
+}  // namespace distill::io

@@ -1,0 +1,45 @@
+// `distill train`: resolves the config (file + --set overrides); --dry-run prints it and stops.
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "distill/cli/commands.h"
+#include "distill/config/config.h"
+#include "distill/util/errors.h"
+
+namespace distill::cli {
+namespace {
+
+struct TrainOptions {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  bool dry_run = false;
+};
+
+}  // namespace
+
+Command add_train(CLI::App& root) {
+  auto opts = std::make_shared<TrainOptions>();
+  CLI::App* sub = root.add_subcommand("train", "distil a teacher into a student (config-driven)");
+  sub->add_option("--config", opts->config_path, "JSON config file (keys: docs/config.md)")->required();
+  sub->add_option("--set", opts->overrides,
+                  "override a key: --set train.lr=3e-4 (repeatable; values are JSON or plain strings)")
+      ->allow_extra_args(false);
+  sub->add_flag("--dry-run", opts->dry_run, "print the resolved config as JSON and exit");
+  Command cmd;
+  cmd.app = sub;
+  cmd.run = [opts]() -> int {
+    nlohmann::json root = config::read_json_file(opts->config_path);
+    for (const auto& assignment : opts->overrides) config::apply_override(root, assignment);
+    const config::Config cfg = config::parse(root, opts->config_path);
+    if (opts->dry_run) {
+      std::cout << config::to_json(cfg).dump(2) << "\n";
+      return 0;
+    }
+    throw UsageError("'distill train' can resolve its config (--dry-run) but training is not built yet "
+                     "(tracked in issue #5)");
+  };
+  return cmd;
+}
+
+}  // namespace distill::cli

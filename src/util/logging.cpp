@@ -1,0 +1,70 @@
+// spdlog set-up: one stderr sink, coloured only on a terminal, level from flag or environment.
+#include "distill/util/logging.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "distill/util/errors.h"
+
+namespace distill::log {
+namespace {
+
+spdlog::level::level_enum to_spdlog(Level level) {
+  switch (level) {
+    case Level::kTrace: return spdlog::level::trace;
+    case Level::kDebug: return spdlog::level::debug;
+    case Level::kInfo: return spdlog::level::info;
+    case Level::kWarn: return spdlog::level::warn;
+    case Level::kError: return spdlog::level::err;
+    case Level::kOff: return spdlog::level::off;
+  }
+  return spdlog::level::info;
+}
+
+Level current_level = Level::kInfo;
+
+}  // namespace
+
+Level parse_level(const std::string& text, const std::string& source) {
+  std::string t = text;
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (t == "trace") return Level::kTrace;
+  if (t == "debug") return Level::kDebug;
+  if (t == "info") return Level::kInfo;
+  if (t == "warn" || t == "warning") return Level::kWarn;
+  if (t == "error") return Level::kError;
+  if (t == "off") return Level::kOff;
+  throw UsageError(source + ": unknown log level '" + text + "'",
+                   "use one of trace, debug, info, warn, error, off");
+}
+
+void init(const std::string& level_text) {
+  const bool tty = isatty(STDERR_FILENO) == 1;
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
+      tty ? spdlog::color_mode::automatic : spdlog::color_mode::never);
+  auto logger = std::make_shared<spdlog::logger>("distill", sink);
+  // Terminal: short time and coloured level. Cron/CI: full timestamp, plain text, greppable.
+  logger->set_pattern(tty ? "%H:%M:%S %^%l%$ %v" : "%Y-%m-%d %H:%M:%S.%e %l %v");
+  spdlog::set_default_logger(logger);
+
+  Level level = Level::kInfo;
+  if (!level_text.empty()) {
+    level = parse_level(level_text, "--log-level");
+  } else if (const char* env = std::getenv("DISTILL_LOG_LEVEL"); env && *env) {
+    level = parse_level(env, "DISTILL_LOG_LEVEL");
+  }
+  set_level(level);
+}
+
+void set_level(Level level) {
+  current_level = level;
+  spdlog::set_level(to_spdlog(level));
+}
+
+Level level() { return current_level; }
+
+}  // namespace distill::log
