@@ -11,6 +11,8 @@
 
 namespace distill::config {
 
+// Key names follow issue #5's fixed list; later issues add keys (and document them in the table).
+
 struct ModelConfig {
   std::string path;                 // HF model folder (config.json + *.safetensors + tokenizer)
   std::string dtype = "bf16";       // fp32 | bf16 | fp16: dtype the weights are held in
@@ -18,59 +20,66 @@ struct ModelConfig {
 };
 
 struct DataConfig {
-  std::vector<std::string> train;   // JSONL ({"text": ...}) / text files, or tokenized shard dirs
-  std::vector<std::string> valid;   // optional held-out data
-  std::string text_key = "text";    // JSONL field holding the text
+  std::vector<std::string> train;   // .txt / .jsonl files, globs, directories, or tokenized shard dirs
+  std::vector<std::string> valid;   // optional held-out data (same forms)
+  std::string text_field = "text";  // JSONL field holding the text
   std::int64_t seq_len = 2048;      // tokens per training sequence
-  bool pack = true;                 // pack documents into full sequences (separated by EOS)
-  std::int64_t num_workers = 2;     // background tokenization / loading threads
+  bool shuffle = true;              // deterministic shuffling by data.seed
+  bool packing = true;              // pack documents into full sequences (joined by EOS)
+  std::int64_t seed = 1234;         // shuffling seed
 };
 
 struct LossConfig {
   std::string kind = "forward_kl";  // forward_kl | reverse_kl | jsd | ce
-  double temperature = 2.0;         // T: softens both distributions; KD term scaled by T^2
+  double temperature = 2.0;         // T: softens both distributions; the KD term is scaled by T^2
   double alpha = 0.5;               // weight of the KD term; (1 - alpha) weights cross-entropy
   double beta = 0.5;                // JSD mixing weight (0 = forward KL, 1 = reverse KL)
   std::int64_t chunk_tokens = 4096; // tokens per chunk of the fused LM-head + loss
   std::string cross_tokenizer = "none";  // none | transplant | align
 };
 
+struct OptimConfig {
+  double lr = 1e-4;                 // peak learning rate
+  std::vector<double> betas = {0.9, 0.999};  // AdamW beta1, beta2
+  double eps = 1e-8;
+  double weight_decay = 0.01;
+  bool decay_norms_and_biases = false;  // false: norms and biases are exempt from weight decay
+  double grad_clip = 1.0;           // max global gradient norm; 0 = off
+};
+
+struct ScheduleConfig {
+  std::int64_t warmup_steps = 100;  // linear warmup from 0 to optim.lr
+  std::string decay = "cosine";     // cosine | linear | constant (after warmup)
+  double min_lr_ratio = 0.1;        // final lr = optim.lr * min_lr_ratio
+};
+
 struct TrainConfig {
-  std::string device = "cuda";      // cuda | cuda:N | cpu
-  std::string precision = "bf16";   // bf16 | fp16 | fp32 (student compute; masters stay fp32)
+  std::string device = "auto";      // auto | cpu | cuda | cuda:N (auto: cuda when available)
+  std::string precision = "bf16";   // bf16 | fp16 | fp32 (student compute; master weights stay fp32)
   std::int64_t micro_batch = 4;     // sequences per forward/backward
   std::int64_t grad_accum = 1;      // micro-batches per optimizer step
   std::int64_t max_steps = 1000;    // optimizer steps
-  double lr = 1e-4;                 // peak learning rate
-  double min_lr_ratio = 0.1;        // final lr = lr * min_lr_ratio
-  std::int64_t warmup_steps = 100;  // linear warmup from 0
-  std::string schedule = "cosine";  // cosine | linear | constant (after warmup)
-  double weight_decay = 0.01;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  bool decay_norms_and_biases = false;  // false: norms and biases are exempt from weight decay
-  double grad_clip = 1.0;           // max global gradient norm; 0 = off
   bool grad_checkpointing = false;  // recompute each student layer in backward
   bool auto_micro_batch = false;    // on OOM halve micro_batch, double grad_accum, continue
   std::int64_t max_nonfinite_steps = 5;  // consecutive non-finite losses before stopping (exit 1)
   std::int64_t log_every = 10;      // optimizer steps between log lines / metrics rows
   std::int64_t eval_every = 0;      // steps between validation runs; 0 = only at the end
-  std::int64_t seed = 1234;
+  std::int64_t seed = 1234;         // model init / dropout / sampling seed
 };
 
 struct CheckpointConfig {
-  std::string run_dir = "runs/distill";  // checkpoints, metrics.jsonl, the lock and the export
-  std::int64_t save_every = 500;    // optimizer steps between checkpoints; 0 = only at the end
+  std::string dir = "runs/distill"; // the run directory: checkpoints, metrics.jsonl, lock, log
+  std::int64_t every_steps = 500;   // optimizer steps between checkpoints; 0 = only at the end
   std::int64_t keep_last = 3;       // checkpoints kept (older ones deleted after a good save)
-  bool resume = true;               // continue from the newest checkpoint in run_dir if present
 };
 
 struct Config {
-  std::optional<ModelConfig> teacher;  // absent for loss.kind = "ce"
+  std::optional<ModelConfig> teacher;  // null/absent for loss.kind = "ce"
   ModelConfig student;
   DataConfig data;
   LossConfig loss;
+  OptimConfig optim;
+  ScheduleConfig schedule;
   TrainConfig train;
   CheckpointConfig checkpoint;
 };
