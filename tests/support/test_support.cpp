@@ -121,3 +121,20 @@ RunResult run_distill(const std::vector<std::string>& args, const std::string& s
 }
 
 }  // namespace distill::testing
+
+// ---- model fixtures (model_fixtures.h)
+#include "model_fixtures.h"
+
+namespace distill::testing {
+
+std::string model_dir(const std::string& name) { return data_path("models/" + name); }
+std::string golden_path(const std::string& name) { return data_path("golden/" + name + ".safetensors"); }
+
+double max_rel_error(const at::Tensor& actual, const at::Tensor& expected) {
+  const at::Tensor a = actual.to(at::kDouble), b = expected.to(at::kDouble);
+  const double scale = b.abs().max().item<double>();
+  const double diff = (a - b).abs().max().item<double>();
+  return scale > 0 ? diff / scale : diff;
+}
+
+}  // namespace distill::testing

@@ -1,0 +1,100 @@
+// CausalLM: the one decoder-only transformer every family maps onto (see spec.h), as a torch Module.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include <cstdint>
+
+#include "distill/models/layers.h"
+#include "distill/models/spec.h"
+
+namespace distill::models {
+
+struct ForwardOptions {
+  at::Tensor attention_mask;  // (B, T), 1 = token, 0 = padding; undefined = no padding
+  at::Tensor position_ids;    // (B, T) int64; undefined = the family's default
+};
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(const ModelSpec& spec, std::int64_t layer, const at::TensorOptions& options);
+  // x: (B, T, C) -> (B, T, C)
+  at::Tensor forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks);
+
+ private:
+  const ModelSpec* spec_;
+  double scale_;
+  std::int64_t window_;
+  Proj qkv_{nullptr};   // (H*D + 2*KV*D, C): q | k | v fused at load
+  Proj o_{nullptr};     // (C, H*D)
+  Norm q_norm_{nullptr}, k_norm_{nullptr};  // (D), Qwen3 only
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(const ModelSpec& spec, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x);  // (B, T, C) -> (B, T, C)
+
+ private:
+  const ModelSpec* spec_;
+  Proj up_{nullptr};    // gated: (2*I, C) = gate | up fused at load; else (I, C)
+  Proj down_{nullptr};  // (C, I)
+};
+TORCH_MODULE(Mlp);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  DecoderLayerImpl(const ModelSpec& spec, std::int64_t layer, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks);  // (B, T, C)
+  // The same, recomputed in backward instead of keeping activations (gradients are identical).
+  at::Tensor forward_checkpointed(const at::Tensor& x, const RopeTables* rope, const AttentionMasks& masks);
+
+ private:
+  const ModelSpec* spec_;
+  Norm attn_norm_{nullptr}, mlp_norm_{nullptr};
+  Attention attn_{nullptr};
+  Mlp mlp_{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+class CausalLMImpl : public torch::nn::Module {
+ public:
+  // Parameters are allocated (uninitialised) with `options`; fill them with load_weights() or an init.
+  CausalLMImpl(ModelSpec spec, const at::TensorOptions& options);
+
+  // input_ids (B, T) int64 -> final hidden states (B, T, E): the LM head's input.
+  at::Tensor hidden_states(const at::Tensor& input_ids, const ForwardOptions& options = {});
+  // hidden (..., E) -> logits (..., V) in the model dtype.
+  at::Tensor logits(const at::Tensor& hidden) const;
+  // input_ids (B, T) -> logits (B, T, V).
+  at::Tensor forward(const at::Tensor& input_ids, const ForwardOptions& options = {});
+
+  // (V, E): the LM head, which is the token embedding when tied.
+  const at::Tensor& lm_head_weight() const;
+  const ModelSpec& spec() const { return spec_; }
+  at::ScalarType dtype() const { return dtype_; }
+  at::Device device() const { return device_; }
+
+  // Recompute each decoder layer in backward instead of keeping its activations.
+  void set_grad_checkpointing(bool on) { grad_checkpointing_ = on; }
+  bool grad_checkpointing() const { return grad_checkpointing_; }
+
+ private:
+  ModelSpec spec_;
+  at::ScalarType dtype_;
+  at::Device device_;
+  bool grad_checkpointing_ = false;
+  Proj embed_{nullptr};       // weight (V, E)
+  Proj pos_embed_{nullptr};   // weight (max_positions + offset, C), learned positions only
+  Proj project_in_{nullptr};  // (C, E), OPT when E != C
+  Proj project_out_{nullptr}; // (E, C)
+  torch::nn::ModuleList layers_{nullptr};
+  Norm final_norm_{nullptr};
+  Proj lm_head_{nullptr};     // weight (V, E); absent when tied
+  at::Tensor inv_freq_;       // (D/2) fp32, RoPE only (not a parameter, not saved)
+};
+TORCH_MODULE(CausalLM);
+
+}  // namespace distill::models

@@ -1,0 +1,64 @@
+// Building blocks of the decoder: parameter holders named like their tensors, norms, RoPE, attention.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <cstdint>
+#include <map>
+
+#include "distill/models/spec.h"
+
+namespace distill::models {
+
+// A weight and optional bias, uninitialised until loaded (so a 7B model costs one allocation, no init).
+class ProjImpl : public torch::nn::Module {
+ public:
+  ProjImpl(std::int64_t out, std::int64_t in, bool bias, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x) const;  // (..., in) -> (..., out)
+  at::Tensor weight;                               // (out, in)
+  at::Tensor bias;                                 // (out) or undefined
+};
+TORCH_MODULE(Proj);
+
+class NormImpl : public torch::nn::Module {
+ public:
+  NormImpl(NormKind kind, std::int64_t dim, double eps, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x) const;  // (..., dim), same dtype out
+  NormKind kind;
+  double eps;
+  at::Tensor weight;  // (dim)
+  at::Tensor bias;    // (dim), LayerNorm only
+};
+TORCH_MODULE(Norm);
+
+// RMSNorm as transformers computes it: normalise in fp32, cast back, then scale by the weight.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// Rotary embedding tables for a batch: cos and sin, each (B or 1, T, D).
+struct RopeTables {
+  at::Tensor cos;
+  at::Tensor sin;
+};
+// inv_freq (D/2, fp32) for the spec's RoPE settings, computed as transformers does.
+at::Tensor rope_inv_freq(const ModelSpec& spec, const at::Device& device);
+// positions: (B, T) or (T) int64. Tables are in `dtype` unless the spec rotates in fp32.
+RopeTables rope_tables(const at::Tensor& inv_freq, const at::Tensor& positions, at::ScalarType dtype);
+// x: (B, heads, T, D) -> rotated, same dtype as x.
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables, bool in_fp32);
+
+// Masks shared by every layer of one forward pass.
+struct AttentionMasks {
+  at::Tensor key_padding;  // (B, T) bool, true = real token; undefined = no padding
+  std::int64_t seq_len = 0;
+  // Additive (B or 1, 1, T, T) masks by sliding window (0 = none), built on first use.
+  std::map<std::int64_t, at::Tensor> additive;
+};
+
+// Causal attention. q: (B, H, T, D); k, v: (B, KV, T, D). Returns (B, H, T, D).
+// `scale` multiplies q.k; `window` > 0 limits each query to the `window` most recent keys.
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                            std::int64_t window, AttentionMasks& masks);
+
+at::Tensor activate(const at::Tensor& x, Activation act);
+
+}  // namespace distill::models

@@ -1,0 +1,44 @@
+// Loading HF model folders into CausalLM (strict: every tensor, shape and dtype checked) and saving back.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+
+#include "distill/io/safetensors.h"
+#include "distill/models/causal_lm.h"
+
+namespace distill::models {
+
+struct LoadOptions {
+  at::ScalarType dtype = at::kFloat;  // parameters are converted to this dtype
+  at::Device device = at::kCPU;       // and placed here directly, tensor by tensor
+  bool trainable = false;             // requires_grad on the parameters (students)
+};
+
+// Reads <dir>/config.json and the safetensors weights (single file or sharded) into a new model.
+// Errors (exit 3) name the file and tensor: missing tensor, wrong shape, non-float dtype, tensors the
+// config does not account for, unknown architecture.
+CausalLM load_model(const std::string& dir, const LoadOptions& options = {});
+
+// Fills an existing model's parameters from a checkpoint (same checks as load_model).
+void load_weights(CausalLMImpl& model, const io::Checkpoint& checkpoint);
+
+// The model's weights under their HF names and layouts (fused tensors split, GPT-2 Conv1D transposed
+// back), in the model's dtype, on the CPU.
+io::NamedTensors export_tensors(CausalLMImpl& model);
+
+struct SaveModelOptions {
+  std::uint64_t max_shard_bytes = 5ull << 30;  // shard above 5 GiB, as transformers does by default
+};
+
+// Writes config.json and model.safetensors (or shards + index) into `dir`, which HF transformers
+// loads unchanged. Each file is written atomically.
+void save_model(CausalLMImpl& model, const std::string& dir, const SaveModelOptions& options = {});
+
+// "fp32" | "bf16" | "fp16" (also "float32", "bfloat16", "float16") -> dtype; UsageError otherwise.
+at::ScalarType parse_dtype(const std::string& name, const std::string& what);
+std::string dtype_label(at::ScalarType dtype);  // "fp32", "bf16", "fp16"
+
+}  // namespace distill::models

@@ -1,0 +1,194 @@
+// The decoder forward pass: embeddings -> N x (attention + MLP) -> final norm -> LM head.
+#include "distill/models/causal_lm.h"
+
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+
+#include <cmath>
+
+namespace distill::models {
+
+// ---------------------------------------------------------------- attention
+AttentionImpl::AttentionImpl(const ModelSpec& spec, std::int64_t layer, const at::TensorOptions& options)
+    : spec_(&spec) {
+  scale_ = 1.0 / std::sqrt(static_cast<double>(spec.head_dim));
+  if (!spec.attn_score_divisor.empty()) scale_ /= spec.attn_score_divisor[static_cast<size_t>(layer)];
+  window_ = spec.sliding_window[static_cast<size_t>(layer)];
+  qkv_ = register_module("qkv", Proj(spec.q_size() + 2 * spec.kv_size(), spec.hidden_size, spec.qkv_bias, options));
+  o_ = register_module("o", Proj(spec.hidden_size, spec.q_size(), spec.o_bias, options));
+  if (spec.qk_norm) {
+    q_norm_ = register_module("q_norm", Norm(NormKind::kRMSNorm, spec.head_dim, spec.norm_eps, options));
+    k_norm_ = register_module("k_norm", Norm(NormKind::kRMSNorm, spec.head_dim, spec.norm_eps, options));
+  }
+}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks) {
+  const ModelSpec& s = *spec_;
+  const std::int64_t B = x.size(0), T = x.size(1);
+  const at::Tensor qkv = qkv_->forward(x);  // (B, T, H*D + 2*KV*D)
+  at::Tensor q = qkv.narrow(-1, 0, s.q_size()).view({B, T, s.num_heads, s.head_dim});
+  at::Tensor k = qkv.narrow(-1, s.q_size(), s.kv_size()).view({B, T, s.num_kv_heads, s.head_dim});
+  at::Tensor v = qkv.narrow(-1, s.q_size() + s.kv_size(), s.kv_size()).view({B, T, s.num_kv_heads, s.head_dim});
+  if (s.qk_norm) {
+    q = q_norm_->forward(q);
+    k = k_norm_->forward(k);
+  }
+  q = q.transpose(1, 2);  // (B, H, T, D)
+  k = k.transpose(1, 2);  // (B, KV, T, D)
+  v = v.transpose(1, 2);
+  if (rope) {
+    q = apply_rope(q, *rope, s.rope.compute_in_fp32);
+    k = apply_rope(k, *rope, s.rope.compute_in_fp32);
+  }
+  const at::Tensor out = causal_attention(q, k, v, scale_, window_, masks);  // (B, H, T, D)
+  return o_->forward(out.transpose(1, 2).reshape({B, T, s.q_size()}));
+}
+
+// ---------------------------------------------------------------- MLP
+MlpImpl::MlpImpl(const ModelSpec& spec, const at::TensorOptions& options) : spec_(&spec) {
+  const std::int64_t rows = spec.gated_mlp ? 2 * spec.intermediate_size : spec.intermediate_size;
+  up_ = register_module("up", Proj(rows, spec.hidden_size, spec.mlp_bias, options));
+  down_ = register_module("down", Proj(spec.hidden_size, spec.intermediate_size, spec.mlp_bias, options));
+}
+
+at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  const at::Tensor h = up_->forward(x);
+  if (!spec_->gated_mlp) return down_->forward(activate(h, spec_->activation));
+  const std::int64_t I = spec_->intermediate_size;
+  return down_->forward(activate(h.narrow(-1, 0, I), spec_->activation) * h.narrow(-1, I, I));
+}
+
+// ---------------------------------------------------------------- decoder layer
+DecoderLayerImpl::DecoderLayerImpl(const ModelSpec& spec, std::int64_t layer, const at::TensorOptions& options)
+    : spec_(&spec) {
+  attn_norm_ = register_module("attn_norm", Norm(spec.norm, spec.hidden_size, spec.norm_eps, options));
+  attn_ = register_module("attn", Attention(spec, layer, options));
+  mlp_norm_ = register_module("mlp_norm", Norm(spec.norm, spec.hidden_size, spec.norm_eps, options));
+  mlp_ = register_module("mlp", Mlp(spec, options));
+}
+
+at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks) {
+  if (spec_->pre_norm) {
+    const at::Tensor h = x + attn_->forward(attn_norm_->forward(x), rope, masks);
+    return h + mlp_->forward(mlp_norm_->forward(h));
+  }
+  // OPT-350m style: normalise after each residual addition.
+  const at::Tensor h = attn_norm_->forward(x + attn_->forward(x, rope, masks));
+  return mlp_norm_->forward(h + mlp_->forward(h));
+}
+
+namespace {
+
+// Runs one decoder layer without keeping its activations, and again in backward. Parameter
+// gradients flow through the re-entrant backward of the recomputed graph.
+class RecomputeLayer : public torch::autograd::Function<RecomputeLayer> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, DecoderLayerImpl* layer,
+                            const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& key_padding) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["layer"] = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(layer));
+    ctx->saved_data["cos"] = cos;
+    ctx->saved_data["sin"] = sin;
+    ctx->saved_data["key_padding"] = key_padding;
+    at::NoGradGuard no_grad;
+    return run(layer, x, cos, sin, key_padding);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const at::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(static_cast<std::intptr_t>(ctx->saved_data["layer"].toInt()));
+    at::Tensor y;
+    {
+      at::AutoGradMode grad_on(true);
+      y = run(layer, x, ctx->saved_data["cos"].toTensor(), ctx->saved_data["sin"].toTensor(),
+              ctx->saved_data["key_padding"].toTensor());
+    }
+    torch::autograd::backward({y}, {grad_out[0]});
+    return {x.grad(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+
+ private:
+  static at::Tensor run(DecoderLayerImpl* layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                        const at::Tensor& key_padding) {
+    AttentionMasks masks;
+    masks.seq_len = x.size(1);
+    masks.key_padding = key_padding;
+    RopeTables rope{cos, sin};
+    return layer->forward(x, cos.defined() ? &rope : nullptr, masks);
+  }
+};
+
+}  // namespace
+
+at::Tensor DecoderLayerImpl::forward_checkpointed(const at::Tensor& x, const RopeTables* rope,
+                                                  const AttentionMasks& masks) {
+  return RecomputeLayer::apply(x, this, rope ? rope->cos : at::Tensor(), rope ? rope->sin : at::Tensor(),
+                               masks.key_padding);
+}
+
+// ---------------------------------------------------------------- model
+CausalLMImpl::CausalLMImpl(ModelSpec spec, const at::TensorOptions& options)
+    : spec_(std::move(spec)), dtype_(options.dtype().toScalarType()), device_(options.device()) {
+  const ModelSpec& s = spec_;
+  embed_ = register_module("embed", Proj(s.vocab_size, s.embed_dim, false, options));
+  if (s.positions == Positions::kLearned) {
+    pos_embed_ = register_module("pos_embed", Proj(s.max_positions + s.position_offset, s.hidden_size, false, options));
+  }
+  if (s.embed_dim != s.hidden_size) {
+    project_in_ = register_module("project_in", Proj(s.hidden_size, s.embed_dim, false, options));
+    project_out_ = register_module("project_out", Proj(s.embed_dim, s.hidden_size, false, options));
+  }
+  layers_ = register_module("layers", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < s.num_layers; ++i) layers_->push_back(DecoderLayer(spec_, i, options));
+  if (s.final_norm) final_norm_ = register_module("final_norm", Norm(s.norm, s.hidden_size, s.norm_eps, options));
+  if (!s.tie_word_embeddings) lm_head_ = register_module("lm_head", Proj(s.vocab_size, s.embed_dim, false, options));
+  if (s.positions == Positions::kRope) inv_freq_ = rope_inv_freq(s, device_);
+}
+
+at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const ForwardOptions& options) {
+  const ModelSpec& s = spec_;
+  const std::int64_t T = input_ids.size(1);
+  at::Tensor x = at::embedding(embed_->weight, input_ids);  // (B, T, E)
+  if (project_in_) x = project_in_->forward(x);             // (B, T, C)
+
+  at::Tensor positions = options.position_ids;
+  if (!positions.defined()) {
+    if (s.positions_from_mask && options.attention_mask.defined()) {
+      const at::Tensor mask = options.attention_mask.to(at::kLong);
+      positions = at::cumsum(mask, 1) * mask - 1;  // real tokens count 0, 1, 2, ...; padding -1
+    } else {
+      positions = at::arange(T, input_ids.options().dtype(at::kLong)).unsqueeze(0);
+    }
+  }
+  RopeTables rope;
+  if (s.positions == Positions::kLearned) {
+    x = x + at::embedding(pos_embed_->weight, positions + s.position_offset);
+  } else {
+    rope = rope_tables(inv_freq_, positions, s.rope.compute_in_fp32 ? at::kFloat : dtype_);
+  }
+  const RopeTables* rope_ptr = s.positions == Positions::kRope ? &rope : nullptr;
+
+  AttentionMasks masks;
+  masks.seq_len = T;
+  if (options.attention_mask.defined()) masks.key_padding = options.attention_mask.to(at::kBool);
+
+  const bool recompute = grad_checkpointing_ && at::GradMode::is_enabled() && x.requires_grad();
+  for (const auto& module : *layers_) {
+    auto* layer = module->as<DecoderLayerImpl>();
+    x = recompute ? layer->forward_checkpointed(x, rope_ptr, masks) : layer->forward(x, rope_ptr, masks);
+  }
+  if (final_norm_) x = final_norm_->forward(x);
+  if (project_out_) x = project_out_->forward(x);
+  return x;
+}
+
+const at::Tensor& CausalLMImpl::lm_head_weight() const { return lm_head_ ? lm_head_->weight : embed_->weight; }
+
+at::Tensor CausalLMImpl::logits(const at::Tensor& hidden) const { return at::linear(hidden, lm_head_weight()); }
+
+at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const ForwardOptions& options) {
+  return logits(hidden_states(input_ids, options));
+}
+
+}  // namespace distill::models

@@ -1,0 +1,177 @@
+// Norms, rotary embeddings and causal attention, written to match transformers' arithmetic order.
+#include "distill/models/layers.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <limits>
+
+namespace distill::models {
+namespace {
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#define DISTILL_HAS_SDPA_GQA 1
+#endif
+#if TORCH_VERSION_MAJOR >= 2
+#define DISTILL_HAS_SDPA 1
+#endif
+
+double lowest(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    case at::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    case at::kDouble: return std::numeric_limits<double>::lowest();
+    default: return static_cast<double>(std::numeric_limits<float>::lowest());
+  }
+}
+
+// (B or 1, 1, T, T) additive mask: 0 where query i may attend key j, the dtype's lowest value elsewhere.
+const at::Tensor& additive_mask(AttentionMasks& masks, std::int64_t window, const at::TensorOptions& options) {
+  auto it = masks.additive.find(window);
+  if (it != masks.additive.end()) return it->second;
+  const std::int64_t T = masks.seq_len;
+  const auto idx = at::arange(T, options.dtype(at::kLong));
+  const auto i = idx.unsqueeze(1);
+  const auto j = idx.unsqueeze(0);
+  at::Tensor allowed = j.le(i);
+  if (window > 0) allowed = allowed.logical_and(j.gt(i - window));
+  allowed = allowed.view({1, 1, T, T});
+  if (masks.key_padding.defined()) {
+    allowed = allowed.logical_and(masks.key_padding.to(options.device()).to(at::kBool).view({-1, 1, 1, T}));
+  }
+  at::Tensor mask = at::zeros(allowed.sizes(), options);
+  mask.masked_fill_(allowed.logical_not(), lowest(options.dtype().toScalarType()));
+  return masks.additive.emplace(window, mask).first->second;
+}
+
+#ifndef DISTILL_HAS_SDPA
+at::Tensor math_attention(const at::Tensor& q, at::Tensor k, at::Tensor v, double scale, const at::Tensor& mask) {
+  const std::int64_t groups = q.size(1) / k.size(1);
+  if (groups > 1) {
+    k = k.repeat_interleave(groups, 1);
+    v = v.repeat_interleave(groups, 1);
+  }
+  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, T, T)
+  scores = scores + mask;
+  const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  return at::matmul(probs, v);  // (B, H, T, D)
+}
+#endif
+
+}  // namespace
+
+ProjImpl::ProjImpl(std::int64_t out, std::int64_t in, bool with_bias, const at::TensorOptions& options) {
+  weight = register_parameter("weight", at::empty({out, in}, options));
+  if (with_bias) bias = register_parameter("bias", at::empty({out}, options));
+}
+
+at::Tensor ProjImpl::forward(const at::Tensor& x) const {
+  return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
+}
+
+NormImpl::NormImpl(NormKind k, std::int64_t dim, double e, const at::TensorOptions& options) : kind(k), eps(e) {
+  weight = register_parameter("weight", at::empty({dim}, options));
+  if (kind == NormKind::kLayerNorm) bias = register_parameter("bias", at::empty({dim}, options));
+}
+
+at::Tensor NormImpl::forward(const at::Tensor& x) const {
+  if (kind == NormKind::kRMSNorm) return rms_norm(x, weight, eps);
+  return at::layer_norm(x, {weight.size(0)}, weight, bias, eps);
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor h = x.to(at::kFloat);
+  const at::Tensor variance = h.pow(2).mean(-1, /*keepdim=*/true);
+  h = h * at::rsqrt(variance + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+at::Tensor rope_inv_freq(const ModelSpec& spec, const at::Device& device) {
+  const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device);
+  const double dim = static_cast<double>(spec.head_dim);
+  const at::Tensor exponent = at::arange(0, spec.head_dim, 2, f32.dtype(at::kLong)).to(at::kFloat) / dim;
+  at::Tensor inv_freq = at::reciprocal(at::pow(spec.rope.theta, exponent));  // (D/2)
+  const RopeSpec& r = spec.rope;
+  if (r.scaling == RopeScaling::kLinear) {
+    inv_freq = inv_freq / r.factor;
+  } else if (r.scaling == RopeScaling::kLlama3) {
+    const double old_len = static_cast<double>(r.original_max_positions);
+    const double low_wavelen = old_len / r.low_freq_factor;
+    const double high_wavelen = old_len / r.high_freq_factor;
+    const at::Tensor wavelen = at::reciprocal(inv_freq) * (2 * M_PI);
+    at::Tensor scaled = at::where(wavelen > low_wavelen, inv_freq / r.factor, inv_freq);
+    const at::Tensor smooth = (at::reciprocal(wavelen) * old_len - r.low_freq_factor) /
+                              (r.high_freq_factor - r.low_freq_factor);
+    const at::Tensor smoothed = (1 - smooth) * scaled / r.factor + smooth * scaled;
+    const at::Tensor medium = (wavelen < high_wavelen).logical_not().logical_and((wavelen > low_wavelen).logical_not());
+    inv_freq = at::where(medium, smoothed, scaled);
+  }
+  return inv_freq;
+}
+
+RopeTables rope_tables(const at::Tensor& inv_freq, const at::Tensor& positions, at::ScalarType dtype) {
+  at::Tensor pos = positions.dim() == 1 ? positions.unsqueeze(0) : positions;           // (B, T)
+  const at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1) * inv_freq.view({1, 1, -1});  // (B, T, D/2)
+  const at::Tensor emb = at::cat({freqs, freqs}, -1);                                     // (B, T, D)
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& t, bool in_fp32) {
+  const at::Tensor cos = t.cos.unsqueeze(1);  // (B, 1, T, D)
+  const at::Tensor sin = t.sin.unsqueeze(1);
+  const at::Tensor h = in_fp32 ? x.to(at::kFloat) : x;
+  const std::int64_t half = h.size(-1) / 2;
+  const at::Tensor rotated = at::cat({h.narrow(-1, half, half).neg(), h.narrow(-1, 0, half)}, -1);
+  const at::Tensor out = h * cos + rotated * sin;
+  return in_fp32 ? out.to(x.scalar_type()) : out;
+}
+
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                            std::int64_t window, AttentionMasks& masks) {
+  const std::int64_t T = q.size(2);
+  if (window >= T) window = 0;  // a window longer than the sequence changes nothing
+  const bool plain_causal = window == 0 && !masks.key_padding.defined();
+#ifdef DISTILL_HAS_SDPA
+#ifdef DISTILL_HAS_SDPA_GQA
+  const bool gqa = k.size(1) != q.size(1);
+  at::Tensor kk = k, vv = v;
+#else
+  const bool gqa = false;
+  const std::int64_t groups = q.size(1) / k.size(1);
+  at::Tensor kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
+  at::Tensor vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
+#endif
+  if (plain_causal) {
+#ifdef DISTILL_HAS_SDPA_GQA
+    return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, /*is_causal=*/true, scale, gqa);
+#else
+    return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, /*is_causal=*/true, scale);
+#endif
+  }
+  const at::Tensor& mask = additive_mask(masks, window, q.options());
+#ifdef DISTILL_HAS_SDPA_GQA
+  return at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, /*is_causal=*/false, scale, gqa);
+#else
+  (void)gqa;
+  return at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, /*is_causal=*/false, scale);
+#endif
+#else
+  (void)plain_causal;
+  return math_attention(q, k, v, scale, additive_mask(masks, window, q.options()));
+#endif
+}
+
+at::Tensor activate(const at::Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::kSiLU: return at::silu(x);
+    case Activation::kReLU: return at::relu(x);
+    case Activation::kGeluTanh: return at::gelu(x, "tanh");
+    case Activation::kGelu: return at::gelu(x);
+  }
+  return x;
+}
+
+}  // namespace distill::models

@@ -1,0 +1,178 @@
+// Strict loading of HF weights through the family's name map, and export back to HF names.
+#include "distill/models/loader.h"
+
+#include <ATen/ATen.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "distill/io/atomic_file.h"
+#include "distill/models/registry.h"
+#include "distill/util/errors.h"
+#include "distill/util/logging.h"
+
+namespace distill::models {
+namespace {
+
+std::string shape_text(at::IntArrayRef shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_float(io::DType d) {
+  return d == io::DType::kF32 || d == io::DType::kBF16 || d == io::DType::kF16 || d == io::DType::kF64;
+}
+
+// The checkpoint's name for an HF tensor: as written by transformers, or without the base-model
+// prefix (older GPT-2/OPT files store "h.0..." / "decoder....").
+std::string resolve(const io::Checkpoint& ckpt, const ModelSpec& spec, const std::string& hf) {
+  if (ckpt.contains(hf)) return hf;
+  if (!spec.base_prefix.empty() && hf.rfind(spec.base_prefix, 0) == 0) {
+    const std::string bare = hf.substr(spec.base_prefix.size());
+    if (ckpt.contains(bare)) return bare;
+  }
+  return {};
+}
+
+std::string list_some(const std::vector<std::string>& names, size_t limit = 5) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < limit; ++i) out += (i ? ", '" : "'") + names[i] + "'";
+  if (names.size() > limit) out += " and " + std::to_string(names.size() - limit) + " more";
+  return out;
+}
+
+}  // namespace
+
+at::ScalarType parse_dtype(const std::string& name, const std::string& what) {
+  if (name == "fp32" || name == "float32") return at::kFloat;
+  if (name == "bf16" || name == "bfloat16") return at::kBFloat16;
+  if (name == "fp16" || name == "float16") return at::kHalf;
+  throw UsageError(what + ": unknown dtype '" + name + "'", "use fp32, bf16 or fp16");
+}
+
+std::string dtype_label(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat: return "fp32";
+    case at::kBFloat16: return "bf16";
+    case at::kHalf: return "fp16";
+    default: return c10::toString(dtype);
+  }
+}
+
+void load_weights(CausalLMImpl& model, const io::Checkpoint& ckpt) {
+  const ModelSpec& spec = model.spec();
+  const Family& family = family_of(spec);
+  auto params = model.named_parameters(/*recurse=*/true);
+  std::set<std::string> used;
+  std::vector<std::string> missing;
+  at::NoGradGuard no_grad;
+  for (const WeightRule& rule : weight_rules(spec)) {
+    at::Tensor* dst = params.find(rule.name);
+    if (!dst) throw Error(ExitCode::kInternal, "weight map names unknown parameter '" + rule.name + "'");
+    std::int64_t row = 0;
+    for (size_t j = 0; j < rule.hf_names.size(); ++j) {
+      const std::int64_t rows = rule.rows.empty() ? dst->size(0) : rule.rows[j];
+      const std::string name = resolve(ckpt, spec, rule.hf_names[j]);
+      if (name.empty()) {
+        missing.push_back(rule.hf_names[j]);
+        row += rows;
+        continue;
+      }
+      used.insert(name);
+      const io::TensorInfo& info = ckpt.info(name);
+      std::vector<std::int64_t> expected(dst->sizes().begin(), dst->sizes().end());
+      expected[0] = rows;
+      if (rule.transform == Transform::kTranspose) std::reverse(expected.begin(), expected.end());
+      if (info.shape != expected) {
+        throw InputError(ckpt.file_of(name), "tensor '" + name + "' has wrong shape; expected " +
+                                                 shape_text(expected) + ", got " + shape_text(info.shape),
+                         "config.json and the weights disagree: check that they come from the same model");
+      }
+      if (!is_float(info.dtype)) {
+        throw InputError(ckpt.file_of(name), "tensor '" + name + "' has dtype " + io::dtype_name(info.dtype) +
+                                                 "; weights must be F32, BF16, F16 or F64");
+      }
+      at::Tensor src = ckpt.tensor(name);
+      if (rule.transform == Transform::kTranspose) src = src.t();
+      dst->narrow(0, row, rows).copy_(src);
+      row += rows;
+    }
+  }
+  if (!missing.empty()) {
+    throw InputError(ckpt.files().front()->path(),
+                     std::to_string(missing.size()) + " tensor(s) missing from the checkpoint: " + list_some(missing),
+                     "config.json (" + spec.architecture + ") expects them; is the checkpoint complete?");
+  }
+  std::vector<std::string> leftovers;
+  for (const std::string& name : ckpt.names()) {
+    if (used.count(name)) continue;
+    bool ignored = spec.tie_word_embeddings && name == "lm_head.weight";  // tied: the embedding is the head
+    for (const auto& suffix : family.ignored_suffixes) ignored = ignored || ends_with(name, suffix);
+    if (!ignored) leftovers.push_back(name);
+  }
+  if (!leftovers.empty()) {
+    throw InputError(ckpt.files().front()->path(),
+                     std::to_string(leftovers.size()) + " tensor(s) that config.json does not account for: " +
+                         list_some(leftovers),
+                     "config.json and the weights disagree (layer count, tied embeddings, biases?)");
+  }
+}
+
+CausalLM load_model(const std::string& dir, const LoadOptions& options) {
+  ModelSpec spec = read_spec(dir);
+  const io::Checkpoint ckpt = io::Checkpoint::open(dir);
+  log::debug("loading {} ({}) from {} as {} on {}", spec.architecture, spec.family, dir, dtype_label(options.dtype),
+             options.device.str());
+  CausalLM model(std::move(spec), at::TensorOptions().dtype(options.dtype).device(options.device));
+  load_weights(*model, ckpt);
+  for (auto& p : model->parameters()) p.set_requires_grad(options.trainable);
+  return model;
+}
+
+io::NamedTensors export_tensors(CausalLMImpl& model) {
+  auto params = model.named_parameters(/*recurse=*/true);
+  io::NamedTensors out;
+  for (const WeightRule& rule : weight_rules(model.spec())) {
+    const at::Tensor* src = params.find(rule.name);
+    if (!src) throw Error(ExitCode::kInternal, "weight map names unknown parameter '" + rule.name + "'");
+    const at::Tensor value = src->detach().to(at::kCPU);
+    std::int64_t row = 0;
+    for (size_t j = 0; j < rule.hf_names.size(); ++j) {
+      const std::int64_t rows = rule.rows.empty() ? value.size(0) : rule.rows[j];
+      at::Tensor part = value.narrow(0, row, rows);
+      if (rule.transform == Transform::kTranspose) part = part.t();
+      out.emplace_back(rule.hf_names[j], part.contiguous());
+      row += rows;
+    }
+  }
+  return out;
+}
+
+void save_model(CausalLMImpl& model, const std::string& dir, const SaveModelOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw OutputError(dir, "cannot create directory: " + ec.message());
+  nlohmann::json config = model.spec().hf_config;
+  const std::string hf_dtype = model.dtype() == at::kBFloat16 ? "bfloat16"
+                               : model.dtype() == at::kHalf   ? "float16"
+                                                              : "float32";
+  if (config.contains("dtype")) config["dtype"] = hf_dtype;
+  else config["torch_dtype"] = hf_dtype;
+  if (!config.contains("architectures")) config["architectures"] = {model.spec().architecture};
+  io::SaveOptions save;
+  save.max_shard_bytes = options.max_shard_bytes;
+  save.metadata = {{"format", "pt"}};
+  io::save_checkpoint(dir, export_tensors(model), save);
+  io::write_file_atomic((std::filesystem::path(dir) / "config.json").string(), config.dump(2) + "\n");
+}
+
+}  // namespace distill::models

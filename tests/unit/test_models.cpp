@@ -1,0 +1,252 @@
+// Model loading errors, spec parsing, RoPE frequencies and activation checkpointing.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "distill/io/safetensors.h"
+#include "distill/models/layers.h"
+#include "distill/models/loader.h"
+#include "distill/models/registry.h"
+#include "distill/util/errors.h"
+#include "model_fixtures.h"
+#include "test_support.h"
+
+namespace distill {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::model_dir;
+using testing::TempDir;
+
+// A copy of a fixture folder that a test may break.
+std::string copy_fixture(const TempDir& tmp, const std::string& name) {
+  const std::string dst = tmp.file(name);
+  fs::copy(model_dir(name), dst, fs::copy_options::recursive);
+  return dst;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream f(path);
+  return nlohmann::json::parse(f);
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) { testing::write_file(path, j.dump(2)); }
+
+// Expects load_model to fail with exit code 3 and a message containing every `needle`.
+void expect_load_error(const std::string& dir, const std::vector<std::string>& needles) {
+  try {
+    models::load_model(dir);
+    FAIL() << "expected an InputError for " << dir;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput) << e.what();
+    for (const auto& needle : needles) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+// Rewrites model.safetensors with `edit` applied to its (name, tensor) list.
+template <typename Edit>
+void rewrite_weights(const std::string& dir, Edit edit) {
+  const std::string path = dir + "/model.safetensors";
+  io::NamedTensors tensors;
+  {
+    auto file = io::SafetensorsFile::open(path);
+    for (const auto& info : file->header().tensors) tensors.emplace_back(info.name, file->tensor(info.name).clone());
+  }
+  edit(tensors);
+  io::save_file(path, tensors, {{"format", "pt"}});
+}
+
+TEST(ModelErrors, MissingTensorIsNamed) {
+  TempDir tmp;
+  const std::string dir = copy_fixture(tmp, "llama");
+  rewrite_weights(dir, [](io::NamedTensors& t) {
+    t.erase(std::remove_if(t.begin(), t.end(), [](const auto& p) { return p.first == "model.layers.1.mlp.up_proj.weight"; }),
+            t.end());
+  });
+  expect_load_error(dir, {"missing", "model.layers.1.mlp.up_proj.weight"});
+}
+
+TEST(ModelErrors, WrongShapeNamesTensorAndShapes) {
+  TempDir tmp;
+  const std::string dir = copy_fixture(tmp, "qwen2");
+  rewrite_weights(dir, [](io::NamedTensors& t) {
+    for (auto& [name, tensor] : t) {
+      if (name == "model.layers.0.self_attn.k_proj.weight") tensor = torch::zeros({8, 48});
+    }
+  });
+  expect_load_error(dir, {"model.layers.0.self_attn.k_proj.weight", "wrong shape", "[24, 48]", "[8, 48]"});
+}
+
+TEST(ModelErrors, IntegerWeightIsRejected) {
+  TempDir tmp;
+  const std::string dir = copy_fixture(tmp, "gpt2");
+  rewrite_weights(dir, [](io::NamedTensors& t) {
+    for (auto& [name, tensor] : t) {
+      if (name == "transformer.ln_f.bias") tensor = torch::zeros({48}, torch::kInt32);
+    }
+  });
+  expect_load_error(dir, {"transformer.ln_f.bias", "I32"});
+}
+
+TEST(ModelErrors, UnknownArchitectureListsSupportedOnes) {
+  TempDir tmp;
+  const std::string dir = copy_fixture(tmp, "llama");
+  auto cfg = read_json(dir + "/config.json");
+  cfg["architectures"] = {"FalconForCausalLM"};
+  cfg["model_type"] = "falcon";
+  write_json(dir + "/config.json", cfg);
+  expect_load_error(dir, {"config.json", "FalconForCausalLM", "LlamaForCausalLM"});
+}
+
+TEST(ModelErrors, MissingConfigJson) {
+  TempDir tmp;
+  const std::string dir = copy_fixture(tmp, "opt");
+  fs::remove(dir + "/config.json");
+  expect_load_error(dir, {"config.json", "missing"});
+}
+
+TEST(ModelErrors, MissingFolder) { expect_load_error("/nonexistent/model", {"/nonexistent/model", "does not exist"}); }
+
+TEST(ModelErrors, ConfigWithFewerLayersThanWeights) {
+  TempDir tmp;
+  const std::string dir = copy_fixture(tmp, "mistral");
+  auto cfg = read_json(dir + "/config.json");
+  cfg["num_hidden_layers"] = 1;
+  if (cfg.contains("layer_types")) cfg.erase("layer_types");
+  write_json(dir + "/config.json", cfg);
+  expect_load_error(dir, {"does not account for", "model.layers.1."});
+}
+
+TEST(ModelErrors, ConfigContradictingVocabSize) {
+  TempDir tmp;
+  const std::string dir = copy_fixture(tmp, "qwen3");
+  auto cfg = read_json(dir + "/config.json");
+  cfg["vocab_size"] = 1234;
+  write_json(dir + "/config.json", cfg);
+  expect_load_error(dir, {"model.embed_tokens.weight", "[1234, 48]", "[1000, 48]"});
+}
+
+TEST(ModelErrors, MistypedConfigKeyIsNamed) {
+  TempDir tmp;
+  const std::string dir = copy_fixture(tmp, "llama");
+  auto cfg = read_json(dir + "/config.json");
+  cfg["hidden_size"] = "48";
+  write_json(dir + "/config.json", cfg);
+  expect_load_error(dir, {"hidden_size", "integer"});
+}
+
+TEST(ModelErrors, UnsupportedRopeTypeIsNamed) {
+  TempDir tmp;
+  const std::string dir = copy_fixture(tmp, "llama");
+  auto cfg = read_json(dir + "/config.json");
+  cfg.erase("rope_parameters");
+  cfg["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  write_json(dir + "/config.json", cfg);
+  expect_load_error(dir, {"yarn", "rope_type"});
+}
+
+TEST(ModelErrors, KvHeadsMustDivideHeads) {
+  TempDir tmp;
+  const std::string dir = copy_fixture(tmp, "llama");
+  auto cfg = read_json(dir + "/config.json");
+  cfg["num_key_value_heads"] = 3;
+  write_json(dir + "/config.json", cfg);
+  expect_load_error(dir, {"num_key_value_heads", "divide"});
+}
+
+TEST(ModelSpec, Qwen3DefaultsHeadDimTo128) {
+  models::HfConfig cfg({{"architectures", {"Qwen3ForCausalLM"}}, {"vocab_size", 10}, {"hidden_size", 64},
+                        {"intermediate_size", 32}, {"num_hidden_layers", 1}, {"num_attention_heads", 4},
+                        {"num_key_value_heads", 2}},
+                       "config.json");
+  const models::ModelSpec spec = models::spec_from_config(cfg);
+  EXPECT_EQ(spec.head_dim, 128);
+  EXPECT_TRUE(spec.qk_norm);
+}
+
+TEST(ModelSpec, LegacyRopeScalingIsRead) {
+  models::HfConfig cfg({{"architectures", {"LlamaForCausalLM"}}, {"vocab_size", 10}, {"hidden_size", 64},
+                        {"intermediate_size", 32}, {"num_hidden_layers", 1}, {"num_attention_heads", 4},
+                        {"rope_theta", 500000.0},
+                        {"rope_scaling", {{"type", "linear"}, {"factor", 4.0}}}},
+                       "config.json");
+  const models::ModelSpec spec = models::spec_from_config(cfg);
+  EXPECT_EQ(spec.rope.scaling, models::RopeScaling::kLinear);
+  EXPECT_DOUBLE_EQ(spec.rope.factor, 4.0);
+  EXPECT_DOUBLE_EQ(spec.rope.theta, 500000.0);
+}
+
+// LLaMA-3.1 frequency scaling against its definition, evaluated in double precision.
+TEST(Rope, Llama3FrequenciesFollowTheDefinition) {
+  models::ModelSpec spec;
+  spec.head_dim = 64;
+  spec.rope.theta = 500000.0;
+  spec.rope.scaling = models::RopeScaling::kLlama3;
+  spec.rope.factor = 8.0;
+  spec.rope.low_freq_factor = 1.0;
+  spec.rope.high_freq_factor = 4.0;
+  spec.rope.original_max_positions = 8192;
+  const at::Tensor got = models::rope_inv_freq(spec, at::kCPU);
+  ASSERT_EQ(got.numel(), 32);
+  int scaled = 0, kept = 0, blended = 0;
+  for (int i = 0; i < 32; ++i) {
+    const double base = 1.0 / std::pow(500000.0, (2.0 * i) / 64.0);
+    const double wavelen = 2 * M_PI / base;
+    double want;
+    if (wavelen < 8192.0 / 4.0) {
+      want = base, ++kept;
+    } else if (wavelen > 8192.0 / 1.0) {
+      want = base / 8.0, ++scaled;
+    } else {
+      const double smooth = (8192.0 / wavelen - 1.0) / (4.0 - 1.0);
+      want = (1 - smooth) * base / 8.0 + smooth * base, ++blended;
+    }
+    EXPECT_NEAR(got[i].item<double>() / want, 1.0, 1e-5) << i;
+  }
+  EXPECT_GT(scaled, 0);
+  EXPECT_GT(kept, 0);
+  EXPECT_GT(blended, 0);
+}
+
+// Gradients with per-layer recomputation equal those of the plain run.
+class Checkpointing : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Checkpointing, GradientsEqualPlainBackward) {
+  const std::string name = GetParam();
+  auto golden = io::SafetensorsFile::open(testing::golden_path(name));
+  const at::Tensor ids = golden->tensor("input_ids");
+  auto grads_of = [&](bool recompute) {
+    models::CausalLM model = models::load_model(model_dir(name), {at::kFloat, at::kCPU, true});
+    model->set_grad_checkpointing(recompute);
+    const at::Tensor logits = model->forward(ids);  // (B, T, V)
+    const at::Tensor loss = at::cross_entropy_loss(logits.view({-1, logits.size(-1)}).narrow(0, 0, logits.size(0) * logits.size(1) - 1),
+                                                   ids.view({-1}).narrow(0, 1, ids.numel() - 1));
+    loss.backward();
+    std::vector<std::pair<std::string, at::Tensor>> grads;
+    for (const auto& p : model->named_parameters()) {
+      EXPECT_TRUE(p.value().grad().defined()) << name << ": no gradient for " << p.key();
+      if (p.value().grad().defined()) grads.emplace_back(p.key(), p.value().grad().clone());
+    }
+    return grads;
+  };
+  const auto plain = grads_of(false);
+  const auto recomputed = grads_of(true);
+  ASSERT_EQ(plain.size(), recomputed.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    ASSERT_EQ(plain[i].first, recomputed[i].first);
+    EXPECT_TRUE(at::allclose(plain[i].second, recomputed[i].second, /*rtol=*/1e-6, /*atol=*/1e-9))
+        << name << ": " << plain[i].first << " differs by "
+        << (plain[i].second - recomputed[i].second).abs().max().item<double>();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, Checkpointing, ::testing::Values("llama", "mistral", "qwen3", "opt_postnorm", "gpt2"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+}  // namespace
+}  // namespace distill
