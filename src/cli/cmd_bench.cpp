@@ -1,0 +1,123 @@
+// `distill bench`: prefill (forward) throughput and peak memory of one or more models.
+#include <ATen/ATen.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "distill/cli/commands.h"
+#include "distill/io/atomic_file.h"
+#include "distill/models/init.h"
+#include "distill/models/loader.h"
+#include "distill/models/registry.h"
+#include "distill/util/cuda_memory.h"
+#include "distill/util/device.h"
+#include "distill/util/errors.h"
+#include "distill/util/logging.h"
+
+namespace distill::cli {
+namespace {
+
+struct BenchOptions {
+  std::vector<std::string> models;
+  std::int64_t batch = 1;
+  std::int64_t prompt_len = 512;
+  std::string dtype = "bf16";
+  std::string device = "auto";
+  int warmup = 2;
+  int iters = 5;
+  bool random_weights = false;
+  std::string json_out;
+};
+
+nlohmann::json bench_one(const std::string& dir, const BenchOptions& o) {
+  const at::ScalarType dtype = models::parse_dtype(o.dtype, "--dtype");
+  const c10::Device device = resolve_device(o.device, "--device");
+  models::CausalLM model{nullptr};
+  if (o.random_weights) {
+    models::ModelSpec spec = models::read_spec(dir);
+    model = models::CausalLM(std::move(spec), at::TensorOptions().dtype(dtype).device(device));
+    models::init_random(*model, 1234);
+  } else {
+    model = models::load_model(dir, {dtype, device, false});
+  }
+  model->eval();
+  for (auto& p : model->parameters()) p.set_requires_grad(false);
+  const auto& spec = model->spec();
+  std::int64_t params = 0;
+  for (const auto& p : model->parameters()) params += p.numel();
+
+  torch::NoGradGuard no_grad;
+  const at::Tensor ids = at::randint(spec.vocab_size, {o.batch, o.prompt_len},
+                                     at::TensorOptions().dtype(at::kLong).device(device));
+  for (int i = 0; i < o.warmup; ++i) model->forward(ids);
+  device_synchronize(device);
+  cuda_reset_peak(device);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < o.iters; ++i) model->forward(ids);
+  device_synchronize(device);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double tokens = static_cast<double>(o.batch * o.prompt_len) * o.iters;
+  const std::int64_t peak = cuda_peak_allocated_bytes(device);
+  return {{"model", dir},
+          {"architecture", spec.architecture},
+          {"parameters", params},
+          {"dtype", models::dtype_label(dtype)},
+          {"device", device.str()},
+          {"batch", o.batch},
+          {"prompt_len", o.prompt_len},
+          {"iters", o.iters},
+          {"random_weights", o.random_weights},
+          {"prefill_tokens_per_s", tokens / seconds},
+          {"prefill_ms_per_batch", 1000.0 * seconds / o.iters},
+          {"peak_gib", peak < 0 ? nlohmann::json(nullptr) : nlohmann::json(static_cast<double>(peak) / (1 << 30))}};
+}
+
+int run_bench(const BenchOptions& o) {
+  if (o.batch < 1 || o.prompt_len < 1 || o.iters < 1 || o.warmup < 0) {
+    throw UsageError("--batch, --prompt-len and --iters must be >= 1, --warmup >= 0");
+  }
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& dir : o.models) {
+    log::info("bench {}: batch {} x {} tokens, {} warm-up + {} timed forwards", dir, o.batch, o.prompt_len, o.warmup,
+              o.iters);
+    results.push_back(bench_one(dir, o));
+  }
+  std::cout << std::left << std::setw(40) << "model" << std::right << std::setw(14) << "params" << std::setw(18)
+            << "prefill tok/s" << std::setw(12) << "peak GiB" << "\n";
+  for (const auto& r : results) {
+    std::cout << std::left << std::setw(40) << r["model"].get<std::string>() << std::right << std::setw(14)
+              << r["parameters"].get<std::int64_t>() << std::setw(18) << std::fixed << std::setprecision(0)
+              << r["prefill_tokens_per_s"].get<double>() << std::setw(12) << std::setprecision(2)
+              << (r["peak_gib"].is_null() ? -1.0 : r["peak_gib"].get<double>()) << "\n";
+  }
+  if (!o.json_out.empty()) io::write_file_atomic(o.json_out, results.dump(2) + "\n");
+  return 0;
+}
+
+}  // namespace
+
+Command add_bench(CLI::App& root) {
+  auto opts = std::make_shared<BenchOptions>();
+  CLI::App* sub = root.add_subcommand("bench", "prefill throughput and peak memory of models (decode: issue #6)");
+  sub->add_option("--model", opts->models, "HF model folder (repeatable)")->required();
+  sub->add_option("--batch", opts->batch, "sequences per forward (default 1)");
+  sub->add_option("--prompt-len", opts->prompt_len, "tokens per sequence (default 512)");
+  sub->add_option("--dtype", opts->dtype, "fp32 | bf16 | fp16 (default bf16)");
+  sub->add_option("--device", opts->device, "auto | cpu | cuda | cuda:N (default auto)");
+  sub->add_option("--warmup", opts->warmup, "untimed forwards first (default 2)");
+  sub->add_option("--iters", opts->iters, "timed forwards (default 5)");
+  sub->add_flag("--random-weights", opts->random_weights,
+                "build the model from config.json alone with random weights (throughput does not depend on values)");
+  sub->add_option("--json", opts->json_out, "also write the results as JSON here");
+  Command cmd;
+  cmd.app = sub;
+  cmd.run = [opts]() { return run_bench(*opts); };
+  return cmd;
+}
+
+}  // namespace distill::cli
