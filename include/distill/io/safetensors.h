@@ -35,7 +35,9 @@ class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
   // Raw bytes of a tensor inside the mapping.
   const std::uint8_t* bytes(const TensorInfo& info) const;
   // A CPU tensor with the file's dtype and shape. Zero-copy (aliases the mapping and keeps this file
-  // alive) when the data is aligned for its dtype, otherwise a copy. Throws InputError if absent.
+  // alive) when the data is aligned for its dtype, otherwise a copy. Writes into an aliasing tensor
+  // never reach the file, but later tensor() calls on this same open file see them. Throws
+  // InputError if absent, or for a BOOL tensor holding a byte other than 0 or 1.
   at::Tensor tensor(const std::string& name) const;
 
  private:
@@ -86,21 +88,30 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 // Writes one safetensors file atomically (temp file in the same directory, fsync, rename, fsync of
 // the directory): readers see the old file or the complete new one, never a partial one. Tensors
-// may live on any device and need not be contiguous; names must be unique. Throws OutputError with
-// the path and the system's reason (e.g. "No space left on device"); the temp file is removed.
+// may live on any device and need not be contiguous (each is copied to the host on its own while
+// writing); names must be unique. Data is laid out widest type first after an 8-byte-aligned
+// header, so every tensor can be read back zero-copy. Throws OutputError with the path and the
+// system's reason (e.g. "No space left on device"); the temp file is removed. A dtype safetensors
+// cannot hold is a UsageError (see to_dtype).
 void save_file(const std::string& path, const NamedTensors& tensors,
                const std::map<std::string, std::string>& metadata = {});
 
 struct SaveOptions {
-  // 0: always one file (model.safetensors). Otherwise shards of at most this many bytes
-  // (a single larger tensor gets a shard of its own) named model-00001-of-0000N.safetensors,
-  // plus model.safetensors.index.json, as Hugging Face writes them.
+  // 0: always one file (model.safetensors). Otherwise shards of at most this many bytes of tensor
+  // data (a single larger tensor gets a shard of its own) named model-00001-of-0000N.safetensors,
+  // plus model.safetensors.index.json, as Hugging Face writes them; when everything fits in one
+  // shard the result is a plain model.safetensors, again as Hugging Face does.
   std::uint64_t max_shard_bytes = 0;
+  // Stored in every file's __metadata__ (plus "format": "pt" unless given: transformers requires
+  // it) and in the index's "metadata" next to "total_size".
   std::map<std::string, std::string> metadata;
 };
 
 // Writes a checkpoint into directory `dir` (created if needed) and returns the written file names.
-// Each file is written atomically; the index is written last.
+// Each file is written atomically; the index is written last; then weight files of an earlier save
+// that this one did not overwrite (model.safetensors, model.safetensors.index.json,
+// model-NNNNN-of-NNNNN.safetensors) are removed, so the directory never holds two checkpoints.
+// Other files in `dir` are left alone.
 std::vector<std::string> save_checkpoint(const std::string& dir, const NamedTensors& tensors,
                                          const SaveOptions& options = {});
 
