@@ -29,14 +29,14 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   const std::string name = split_path(path_).second;
   if (name.empty()) throw OutputError(path_, "cannot write a file: the path names a directory");
   // Same directory as the target (rename is atomic only within one file system).
-  temp_path_ = path_.substr(0, path_.size() - name.size()) + "." + name + ".tmp." + std::to_string(::getpid());
-
+  const std::string base = path_.substr(0, path_.size() - name.size()) + "." + name + ".tmp." + std::to_string(::getpid());
   const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-  fd_ = ::open(temp_path_.c_str(), flags, 0666);
-  if (fd_ < 0 && errno == EEXIST) {
-    // Left behind by an earlier process that had our pid and died before committing.
-    ::unlink(temp_path_.c_str());
+  // O_EXCL: never write into (or delete) a file we did not create. The name is taken when another
+  // AtomicFile of this process writes the same target, or a dead process with our pid left it.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    temp_path_ = attempt == 0 ? base : base + "." + std::to_string(attempt);
     fd_ = ::open(temp_path_.c_str(), flags, 0666);
+    if (fd_ >= 0 || errno != EEXIST) break;
   }
   if (fd_ < 0) fail(path_, "cannot create temporary file " + temp_path_, errno);
   // Replacing a file keeps its permission bits.

@@ -80,6 +80,20 @@ TEST(AtomicFile, ExceptionBeforeCommitLeavesOldFileAndNoTemp) {
   EXPECT_EQ(entries(dir.path()), kOnlyTarget);
 }
 
+TEST(AtomicFile, TwoWritersOfOneTargetDoNotCollide) {
+  TempDir dir;
+  const std::string path = dir.file("target.bin");
+  io::AtomicFile first(path);
+  io::AtomicFile second(path);  // same pid, same target: must get its own temp file
+  first.write("first");
+  second.write("second");
+  first.commit();
+  EXPECT_EQ(read_file(path), "first");
+  second.commit();
+  EXPECT_EQ(read_file(path), "second");
+  EXPECT_EQ(entries(dir.path()), kOnlyTarget);
+}
+
 TEST(AtomicFile, MissingDirectoryIsOutputErrorNamingThePath) {
   TempDir dir;
   const std::string path = dir.file("missing/target.bin");
