@@ -13,35 +13,9 @@
 #include <vector>
 
 #include "distill/io/dtype.h"
+#include "distill/io/safetensors_header.h"
 
 namespace distill::io {
-
-// Largest header we accept (the format's reference implementation uses the same bound).
-constexpr std::uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
-
-struct TensorInfo {
-  std::string name;
-  DType dtype = DType::kF32;
-  std::vector<std::int64_t> shape;
-  std::uint64_t begin = 0;  // byte offset into the data section (after the 8-byte length and header)
-  std::uint64_t end = 0;    // one past the last byte
-  std::uint64_t numel() const;
-  std::uint64_t nbytes() const { return end - begin; }
-};
-
-struct Header {
-  std::vector<TensorInfo> tensors;              // sorted by `begin`
-  std::map<std::string, std::string> metadata;  // "__metadata__" (string -> string)
-  std::uint64_t data_offset = 0;                // absolute offset of the data section: 8 + header length
-};
-
-// Validates a whole safetensors file held in memory (`bytes`, `size` = the file's size) and returns
-// its header. Never reads outside [bytes, bytes + size). Checks: the 8-byte little-endian length,
-// header length <= kMaxHeaderBytes and within the file, valid JSON object, each entry's dtype/shape/
-// data_offsets well-formed, byte count == numel * dtype size, offsets inside the data section, no
-// overlaps, and the data section fully covered (no gaps or trailing bytes, as the format requires).
-// `path` names the file in error messages. Throws InputError.
-Header parse_file(const std::uint8_t* bytes, std::uint64_t size, const std::string& path);
 
 // One safetensors file, memory-mapped (private copy-on-write mapping, so tensors that alias it can
 // be modified in place without touching the file). Kept alive by the tensors that alias it.
@@ -90,10 +64,14 @@ class Checkpoint {
   // The file a tensor lives in (for error messages).
   const std::string& file_of(const std::string& name) const;
   const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
-  // Metadata of the first file (single-file checkpoints) or the index's "metadata" object.
+  // Metadata of the first file (single-file checkpoints) or the index's "metadata" object
+  // (non-string values such as total_size as their JSON text).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // The file or index the checkpoint was opened from (for error messages).
+  const std::string& path() const { return path_; }
 
  private:
+  std::string path_;
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::vector<std::string> names_;
   std::map<std::string, std::pair<std::size_t, const TensorInfo*>> where_;  // name -> (file, info)
