@@ -60,43 +60,50 @@ for pkg in "${!need[@]}"; do
   [[ -e "${need[$pkg]}" ]] || missing+=("$pkg")
 done
 
+# Packages brought along as .deb files (./.deb, from `apt-get download NAME` on a networked
+# machine) are unpacked into the build tree: the way to build where apt has no network.
 extra_prefix=""
+from_deb=()
+if ((${#missing[@]})); then
+  still=()
+  for pkg in "${missing[@]}"; do
+    deb=$(ls "$ROOT"/.deb/"$pkg"_*.deb 2>/dev/null | head -n1 || true)
+    if [[ -n "$deb" ]]; then
+      mkdir -p "$ROOT/$BUILD_DIR/_deps"
+      dpkg -x "$deb" "$ROOT/$BUILD_DIR/_deps"
+      from_deb+=("$pkg")
+      say "unpacked $(basename "$deb") into $BUILD_DIR/_deps"
+    else
+      still+=("$pkg")
+    fi
+  done
+  missing=("${still[@]}")
+fi
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null \
      && (apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/distill-apt.log 2>&1 \
          || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/distill-apt.log 2>&1; }); then
     say "installed: ${missing[*]}"
   else
-    # No network or not root: use unpacked .deb files if they were brought along.
-    still=()
-    for pkg in "${missing[@]}"; do
-      deb=$(ls "$ROOT"/.deb/"$pkg"_*.deb 2>/dev/null | head -n1 || true)
-      if [[ -n "$deb" ]]; then
-        mkdir -p "$ROOT/$BUILD_DIR/_deps"
-        dpkg -x "$deb" "$ROOT/$BUILD_DIR/_deps"
-        say "unpacked $(basename "$deb") into $BUILD_DIR/_deps"
-      else
-        still+=("$pkg")
-      fi
-    done
-    if ((${#still[@]})); then
-      say "missing packages: ${still[*]}"
-      say "install them with: sudo apt-get install -y ${still[*]}"
-      exit 1
-    fi
-    extra_prefix="$ROOT/$BUILD_DIR/_deps/usr"
-    # pkg-config files in unpacked packages say prefix=/usr: point them at the unpacked tree, and
-    # link against the runtime library the machine already has.
-    for pc in "$extra_prefix"/lib/*/pkgconfig/*.pc; do
-      [[ -f "$pc" ]] && sed -i "s|^prefix=/usr\$|prefix=$extra_prefix|" "$pc"
-    done
-    for so in "$extra_prefix"/lib/*/*.so; do
-      if [[ -L "$so" && ! -e "$so" ]]; then
-        target=/usr/lib/$(basename "$(dirname "$so")")/$(readlink "$so")
-        [[ -e "$target" ]] && ln -sf "$target" "$so"
-      fi
-    done
+    say "missing packages: ${missing[*]}"
+    say "install them with: sudo apt-get install -y ${missing[*]}"
+    say "(or put their .deb files, from 'apt-get download NAME', into .deb/)"
+    exit 1
   fi
+fi
+if ((${#from_deb[@]})); then
+  extra_prefix="$ROOT/$BUILD_DIR/_deps/usr"
+  # pkg-config files in unpacked packages say prefix=/usr: point them at the unpacked tree, and
+  # link against the runtime library the machine already has.
+  for pc in "$extra_prefix"/lib/*/pkgconfig/*.pc; do
+    [[ -f "$pc" ]] && sed -i "s|^prefix=/usr\$|prefix=$extra_prefix|" "$pc"
+  done
+  for so in "$extra_prefix"/lib/*/*.so; do
+    if [[ -L "$so" && ! -e "$so" ]]; then
+      target=/usr/lib/$(basename "$(dirname "$so")")/$(readlink "$so")
+      [[ -e "$target" ]] && ln -sf "$target" "$so"
+    fi
+  done
 fi
 
 # ---- configure
