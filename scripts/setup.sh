@@ -57,7 +57,10 @@ fi
 
 missing=()
 for pkg in "${!need[@]}"; do
-  [[ -e "${need[$pkg]}" ]] || missing+=("$pkg")
+  f=${need[$pkg]}
+  # Tools may live anywhere on PATH (a Python venv's cmake and ninja, say); files must exist.
+  if [[ $f == /usr/bin/* ]]; then command -v "$(basename "$f")" >/dev/null && continue; fi
+  [[ -e "$f" ]] || missing+=("$pkg")
 done
 
 # Packages brought along as .deb files (./.deb, from `apt-get download NAME` on a networked
