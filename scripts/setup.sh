@@ -48,6 +48,8 @@ declare -A need=(
 if [[ -z "${Torch_DIR:-}${CMAKE_PREFIX_PATH:-}$torch_prefix" ]]; then
   need[libtorch-dev]=/usr/include/torch/script.h
   need[libgloo-dev]=/usr/include/gloo/config.h
+  # Debian's LibTorch calls the system BLAS; without OpenBLAS that is the reference BLAS, ~10x slower.
+  need[libopenblas0-pthread]=/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3
 fi
 # clang + libFuzzer for the safetensors header fuzzer (scripts/fuzz.sh), on Debian machines.
 if [[ -f /etc/debian_version ]] && ! grep -qi ubuntu /etc/os-release 2>/dev/null; then

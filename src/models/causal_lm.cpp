@@ -79,43 +79,55 @@ at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RopeTables* rope
 
 namespace {
 
+// What a recomputed layer needs besides its input; passed as one non-tensor argument because
+// undefined tensors (no RoPE, no padding) cannot be autograd inputs.
+struct LayerExtras {
+  DecoderLayerImpl* layer;
+  at::Tensor cos, sin, key_padding;  // any may be undefined
+};
+
+at::Tensor run_layer(const LayerExtras& e, const at::Tensor& x) {
+  AttentionMasks masks;
+  masks.seq_len = x.size(1);
+  masks.key_padding = e.key_padding;
+  RopeTables rope{e.cos, e.sin};
+  return e.layer->forward(x, e.cos.defined() ? &rope : nullptr, masks);
+}
+
 // Runs one decoder layer without keeping its activations, and again in backward. Parameter
 // gradients flow through the re-entrant backward of the recomputed graph.
 class RecomputeLayer : public torch::autograd::Function<RecomputeLayer> {
  public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, DecoderLayerImpl* layer,
-                            const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& key_padding) {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const LayerExtras& extras) {
     ctx->save_for_backward({x});
-    ctx->saved_data["layer"] = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(layer));
-    ctx->saved_data["cos"] = cos;
-    ctx->saved_data["sin"] = sin;
-    ctx->saved_data["key_padding"] = key_padding;
+    ctx->saved_data["layer"] = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(extras.layer));
+    for (const auto& [key, t] : {std::pair<const char*, const at::Tensor*>{"cos", &extras.cos},
+                                 {"sin", &extras.sin}, {"key_padding", &extras.key_padding}}) {
+      if (t->defined()) ctx->saved_data[key] = *t;
+    }
     at::NoGradGuard no_grad;
-    return run(layer, x, cos, sin, key_padding);
+    return run_layer(extras, x);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
     const at::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
-    auto* layer = reinterpret_cast<DecoderLayerImpl*>(static_cast<std::intptr_t>(ctx->saved_data["layer"].toInt()));
+    LayerExtras e;
+    e.layer = reinterpret_cast<DecoderLayerImpl*>(static_cast<std::intptr_t>(ctx->saved_data["layer"].toInt()));
+    auto get = [&](const char* key) {
+      auto it = ctx->saved_data.find(key);
+      return it == ctx->saved_data.end() ? at::Tensor() : it->second.toTensor();
+    };
+    e.cos = get("cos");
+    e.sin = get("sin");
+    e.key_padding = get("key_padding");
     at::Tensor y;
     {
       at::AutoGradMode grad_on(true);
-      y = run(layer, x, ctx->saved_data["cos"].toTensor(), ctx->saved_data["sin"].toTensor(),
-              ctx->saved_data["key_padding"].toTensor());
+      y = run_layer(e, x);
     }
     torch::autograd::backward({y}, {grad_out[0]});
-    return {x.grad(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
-  }
-
- private:
-  static at::Tensor run(DecoderLayerImpl* layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                        const at::Tensor& key_padding) {
-    AttentionMasks masks;
-    masks.seq_len = x.size(1);
-    masks.key_padding = key_padding;
-    RopeTables rope{cos, sin};
-    return layer->forward(x, cos.defined() ? &rope : nullptr, masks);
+    return {x.grad(), at::Tensor()};
   }
 };
 
@@ -123,8 +135,15 @@ class RecomputeLayer : public torch::autograd::Function<RecomputeLayer> {
 
 at::Tensor DecoderLayerImpl::forward_checkpointed(const at::Tensor& x, const RopeTables* rope,
                                                   const AttentionMasks& masks) {
-  return RecomputeLayer::apply(x, this, rope ? rope->cos : at::Tensor(), rope ? rope->sin : at::Tensor(),
-                               masks.key_padding);
+  LayerExtras extras{this, rope ? rope->cos : at::Tensor(), rope ? rope->sin : at::Tensor(), masks.key_padding};
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"  // false positive inside LibTorch's Function::apply (g++ 13)
+#endif
+  return RecomputeLayer::apply(x, extras);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 }
 
 // ---------------------------------------------------------------- model

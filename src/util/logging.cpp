@@ -2,6 +2,7 @@
 #include "distill/util/logging.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -66,5 +67,12 @@ void set_level(Level level) {
 }
 
 Level level() { return current_level; }
+
+bool enabled(Level l) { return l >= current_level && current_level != Level::kOff; }
+
+void write(Level l, const std::string& message) {
+  if (!enabled(l)) return;
+  spdlog::log(to_spdlog(l), "{}", message);
+}
 
 }  // namespace distill::log

@@ -44,7 +44,8 @@ void expect_load_error(const std::string& dir, const std::vector<std::string>& n
     FAIL() << "expected an InputError for " << dir;
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::kBadInput) << e.what();
-    for (const auto& needle : needles) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    const std::string text = std::string(e.what()) + "\n" + e.hint();  // what is printed: message + hint
+    for (const auto& needle : needles) EXPECT_NE(text.find(needle), std::string::npos) << text;
   }
 }
 
