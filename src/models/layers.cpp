@@ -151,7 +151,7 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
     return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, /*is_causal=*/true, scale);
 #endif
   }
-  const at::Tensor& mask = additive_mask(masks, window, q.options());
+  const at::Tensor mask = additive_mask(masks, window, q.options());
 #ifdef DISTILL_HAS_SDPA_GQA
   return at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, /*is_causal=*/false, scale, gqa);
 #else
