@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${DISTILL_BUILD_DIR:-build}
 JOBS=${DISTILL_JOBS:-$(nproc)}
 
+scripts/lint.sh
 scripts/setup.sh
 cmake --build "$BUILD_DIR" --parallel "$JOBS"
 

@@ -1,5 +1,4 @@
 // `distill inspect PATH`: summary of an HF model folder, or the tensor list of a safetensors file.
-#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -12,9 +11,9 @@
 #include "distill/cli/commands.h"
 #include "distill/io/safetensors.h"
 #include "distill/util/errors.h"
+#include "distill/util/files.h"
 
 namespace distill::cli {
-namespace fs = std::filesystem;
 namespace {
 
 struct InspectOptions {
@@ -40,7 +39,7 @@ std::string with_commas(std::uint64_t n) {
 }
 
 nlohmann::json read_model_config(const std::string& dir) {
-  const std::string path = (fs::path(dir) / "config.json").string();
+  const std::string path = files::join(dir, "config.json");
   std::ifstream f(path);
   if (!f) throw InputError(path, "missing config.json", "a Hugging Face model folder holds config.json and *.safetensors");
   try {
@@ -139,11 +138,10 @@ Command add_inspect(CLI::App& root) {
   Command cmd;
   cmd.app = sub;
   cmd.run = [opts]() -> int {
-    std::error_code ec;
-    if (!fs::exists(opts->path, ec)) {
+    if (!files::exists(opts->path)) {
       throw InputError(opts->path, "no such file or directory");
     }
-    if (fs::is_directory(opts->path, ec)) return inspect_model(opts->path, opts->json);
+    if (files::is_directory(opts->path)) return inspect_model(opts->path, opts->json);
     const std::string& p = opts->path;
     if (p.size() >= 11 && p.compare(p.size() - 11, 11, ".index.json") == 0) {
       // A shard index: summarise the checkpoint it lists.

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cctype>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -11,6 +10,7 @@
 
 #include "distill/config/config.h"
 #include "distill/util/errors.h"
+#include "distill/util/files.h"
 #include "text.h"
 
 namespace distill::config {
@@ -71,8 +71,7 @@ class DuplicateKeys {
 }  // namespace
 
 Json read_json_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
+  if (files::is_directory(path)) {
     throw UsageError(path + ": is a directory, not a config file", "give --config a .json file");
   }
   std::ifstream in(path, std::ios::binary);

@@ -1,6 +1,5 @@
 // Checkpoint: one safetensors file, or the shards listed by model.safetensors.index.json.
 #include <cerrno>
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -9,11 +8,11 @@
 
 #include "distill/io/safetensors.h"
 #include "distill/util/errors.h"
+#include "distill/util/files.h"
 
 namespace distill::io {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr const char* kSingleFile = "model.safetensors";
@@ -53,10 +52,7 @@ Index read_index(const std::string& path) {
       throw InputError(path, "weight_map entry " + quoted(name) + " is a " + shard.type_name() + ", expected a file name");
     }
     const std::string file = shard.get<std::string>();
-    const fs::path p(file);
-    bool escapes = file.empty() || p.is_absolute();
-    for (const auto& part : p) escapes = escapes || part == "..";
-    if (escapes) {
+    if (!files::is_contained_relative(file)) {
       throw InputError(path, "weight_map maps " + quoted(name) + " to " + quoted(file) +
                                  "; shard names must be relative paths inside the index's folder");
     }
@@ -77,13 +73,11 @@ Index read_index(const std::string& path) {
 Checkpoint Checkpoint::open(const std::string& path) {
   Checkpoint ckpt;
   std::string source = path;
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    const fs::path dir(path);
-    if (fs::exists(dir / kSingleFile, ec)) {
-      source = (dir / kSingleFile).string();
-    } else if (fs::exists(dir / kIndexFile, ec)) {
-      source = (dir / kIndexFile).string();
+  if (files::is_directory(path)) {
+    if (files::exists(files::join(path, kSingleFile))) {
+      source = files::join(path, kSingleFile);
+    } else if (files::exists(files::join(path, kIndexFile))) {
+      source = files::join(path, kIndexFile);
     } else {
       throw InputError(path, std::string("holds neither ") + kSingleFile + " nor " + kIndexFile);
     }
@@ -110,10 +104,10 @@ Checkpoint Checkpoint::open(const std::string& path) {
   ckpt.metadata_ = index.metadata;
   std::set<std::string> shards;  // sorted: model-00001-of-... first
   for (const auto& [name, shard] : index.weight_map) shards.insert(shard);
-  const fs::path dir = fs::path(source).parent_path();
+  const std::string dir = files::parent(source);
   for (const std::string& shard : shards) {
-    const std::string shard_path = (dir / shard).string();
-    if (!fs::exists(shard_path, ec)) {
+    const std::string shard_path = files::join(dir, shard);
+    if (!files::exists(shard_path)) {
       throw InputError(source, "weight_map lists shard " + quoted(shard) + ", but " + shard_path + " does not exist");
     }
     auto file = SafetensorsFile::open(shard_path);

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -11,11 +10,11 @@
 #include "distill/io/atomic_file.h"
 #include "distill/io/safetensors.h"
 #include "distill/util/errors.h"
+#include "distill/util/files.h"
 
 namespace distill::io {
 namespace {
 
-namespace fs = std::filesystem;
 
 constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kIndexFile = "model.safetensors.index.json";
@@ -42,15 +41,11 @@ bool is_shard_name(const std::string& name) {
 
 // Removes files of an earlier save that the new one does not replace, so that the directory never
 // holds two checkpoints (a stale model.safetensors would win over a new index when loading).
-void remove_stale(const fs::path& dir, const std::set<std::string>& written) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
+void remove_stale(const std::string& dir, const std::set<std::string>& written) {
+  for (const std::string& name : files::list_directory(dir)) {
     const bool ours = name == kSingleFile || name == kIndexFile || is_shard_name(name);
     if (!ours || written.count(name)) continue;
-    if (!fs::remove(entry.path(), ec) && ec) {
-      throw OutputError(entry.path().string(), "cannot remove the stale file of an earlier save: " + ec.message());
-    }
+    files::remove_file(files::join(dir, name));
   }
 }
 
@@ -106,9 +101,7 @@ void save_file(const std::string& path, const NamedTensors& tensors, const std::
 }
 
 std::vector<std::string> save_checkpoint(const std::string& dir, const NamedTensors& tensors, const SaveOptions& options) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw OutputError(dir, "cannot create the directory: " + ec.message());
+  files::create_directories(dir);
   std::map<std::string, std::string> file_metadata = options.metadata;
   // transformers refuses safetensors files whose metadata lacks a known "format".
   file_metadata.emplace("format", "pt");
@@ -128,7 +121,7 @@ std::vector<std::string> save_checkpoint(const std::string& dir, const NamedTens
   }
 
   if (shards.size() == 1) {
-    save_file((fs::path(dir) / kSingleFile).string(), tensors, file_metadata);
+    save_file(files::join(dir, kSingleFile), tensors, file_metadata);
     remove_stale(dir, {kSingleFile});
     return {kSingleFile};
   }
@@ -136,14 +129,14 @@ std::vector<std::string> save_checkpoint(const std::string& dir, const NamedTens
   nlohmann::json weight_map = nlohmann::json::object();
   for (std::size_t i = 0; i < shards.size(); ++i) {
     const std::string name = shard_name(i + 1, shards.size());
-    save_file((fs::path(dir) / name).string(), shards[i], file_metadata);
+    save_file(files::join(dir, name), shards[i], file_metadata);
     for (const auto& named : shards[i]) weight_map[named.first] = name;
     written.push_back(name);
   }
   nlohmann::json index_metadata = options.metadata;
   index_metadata["total_size"] = total_bytes;
   const nlohmann::json index = {{"metadata", index_metadata}, {"weight_map", weight_map}};
-  write_file_atomic((fs::path(dir) / kIndexFile).string(), index.dump(2) + "\n");
+  write_file_atomic(files::join(dir, kIndexFile), index.dump(2) + "\n");
   written.push_back(kIndexFile);
   remove_stale(dir, std::set<std::string>(written.begin(), written.end()));
   return written;

@@ -1,10 +1,10 @@
 // config.json access with errors that name the file, the key and what was found.
 #include "distill/models/hf_config.h"
 
-#include <filesystem>
 #include <fstream>
 
 #include "distill/util/errors.h"
+#include "distill/util/files.h"
 
 namespace distill::models {
 namespace {
@@ -18,11 +18,10 @@ std::string describe(const nlohmann::json& v) {
 }  // namespace
 
 HfConfig HfConfig::read(const std::string& model_dir) {
-  const std::string path = (std::filesystem::path(model_dir) / "config.json").string();
+  const std::string path = files::join(model_dir, "config.json");
   std::ifstream f(path);
   if (!f) {
-    std::error_code ec;
-    if (!std::filesystem::exists(model_dir, ec)) {
+    if (!files::exists(model_dir)) {
       throw InputError(model_dir, "model folder does not exist");
     }
     throw InputError(path, "missing config.json",

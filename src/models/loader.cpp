@@ -4,13 +4,13 @@
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
-#include <filesystem>
 #include <set>
 #include <sstream>
 
 #include "distill/io/atomic_file.h"
 #include "distill/models/registry.h"
 #include "distill/util/errors.h"
+#include "distill/util/files.h"
 #include "distill/util/logging.h"
 
 namespace distill::models {
@@ -158,9 +158,7 @@ io::NamedTensors export_tensors(CausalLMImpl& model) {
 }
 
 void save_model(CausalLMImpl& model, const std::string& dir, const SaveModelOptions& options) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw OutputError(dir, "cannot create directory: " + ec.message());
+  files::create_directories(dir);
   nlohmann::json config = model.spec().hf_config;
   const std::string hf_dtype = model.dtype() == at::kBFloat16 ? "bfloat16"
                                : model.dtype() == at::kHalf   ? "float16"
@@ -172,7 +170,7 @@ void save_model(CausalLMImpl& model, const std::string& dir, const SaveModelOpti
   save.max_shard_bytes = options.max_shard_bytes;
   save.metadata = {{"format", "pt"}};
   io::save_checkpoint(dir, export_tensors(model), save);
-  io::write_file_atomic((std::filesystem::path(dir) / "config.json").string(), config.dump(2) + "\n");
+  io::write_file_atomic(files::join(dir, "config.json"), config.dump(2) + "\n");
 }
 
 }  // namespace distill::models

@@ -1,6 +1,8 @@
 // Test helpers: temp dirs, file I/O and a fork/exec runner for the distill binary.
 #include "test_support.h"
 
+#include "distill/util/files.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,10 +12,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 namespace distill::testing {
 
@@ -21,22 +23,9 @@ std::string data_path(const std::string& relative) {
   return std::string(DISTILL_TEST_DATA_DIR) + "/" + relative;
 }
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "distill-test-XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed: " + std::string(std::strerror(errno)));
-  path_ = tmpl;
-}
+TempDir::TempDir() : path_(files::make_temp_directory("distill-test-")) {}
 
-TempDir::~TempDir() {
-  std::error_code ec;
-  // Restore permissions first so tests that chmod'ed things read-only still clean up.
-  for (auto it = std::filesystem::recursive_directory_iterator(path_, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::add, ec);
-  }
-  std::filesystem::remove_all(path_, ec);
-}
+TempDir::~TempDir() { files::remove_tree(path_); }
 
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);

@@ -10,9 +10,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <stdexcept>
 
+#include "distill/util/files.h"
 #include "distill/io/atomic_file.h"
 #include "distill/util/errors.h"
 #include "test_support.h"
@@ -21,10 +21,7 @@ namespace distill::testing {
 namespace {
 
 std::vector<std::string> entries(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
+  return files::list_directory(dir);  // sorted
 }
 
 const std::vector<std::string> kOnlyTarget = {"target.bin"};

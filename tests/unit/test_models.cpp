@@ -3,11 +3,11 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "distill/util/files.h"
 #include "distill/io/safetensors.h"
 #include "distill/models/layers.h"
 #include "distill/models/loader.h"
@@ -19,14 +19,16 @@
 namespace distill {
 namespace {
 
-namespace fs = std::filesystem;
 using testing::model_dir;
 using testing::TempDir;
 
 // A copy of a fixture folder that a test may break.
 std::string copy_fixture(const TempDir& tmp, const std::string& name) {
   const std::string dst = tmp.file(name);
-  fs::copy(model_dir(name), dst, fs::copy_options::recursive);
+  files::create_directories(dst);
+  for (const std::string& file : files::list_directory(model_dir(name))) {
+    testing::write_file(files::join(dst, file), testing::read_file(files::join(model_dir(name), file)));
+  }
   return dst;
 }
 
@@ -107,7 +109,7 @@ TEST(ModelErrors, UnknownArchitectureListsSupportedOnes) {
 TEST(ModelErrors, MissingConfigJson) {
   TempDir tmp;
   const std::string dir = copy_fixture(tmp, "opt");
-  fs::remove(dir + "/config.json");
+  files::remove_file(dir + "/config.json");
   expect_load_error(dir, {"config.json", "missing"});
 }
 

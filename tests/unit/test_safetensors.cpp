@@ -6,9 +6,9 @@
 #include <ATen/ops/zeros.h>
 
 #include <cstring>
-#include <filesystem>
 #include <memory>
 
+#include "distill/util/files.h"
 #include "distill/io/safetensors.h"
 #include "distill/util/errors.h"
 #include "safetensors_bytes.h"
@@ -220,7 +220,7 @@ TEST(SafetensorsWrite, BadRequestsAreErrorsAndWriteNothing) {
   EXPECT_THROW(io::save_file(path, {{"w", w}, {"w", w}}), OutputError);
   EXPECT_THROW(io::save_file(path, {{"__metadata__", w}}), OutputError);
   EXPECT_THROW(io::save_file(path, {{"c", at::complex(w, w)}}), UsageError);
-  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_FALSE(distill::files::exists(path));
   try {
     io::save_file(dir.file("no/such/dir/x.safetensors"), {{"w", w}});
     ADD_FAILURE() << "wrote into a missing directory";

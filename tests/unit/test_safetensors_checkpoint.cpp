@@ -3,9 +3,9 @@
 
 #include <ATen/ops/arange.h>
 
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "distill/util/files.h"
 #include "distill/io/safetensors.h"
 #include "distill/util/errors.h"
 #include "safetensors_bytes.h"
@@ -14,7 +14,6 @@
 namespace distill::testing {
 namespace {
 
-namespace fs = std::filesystem;
 
 // n float tensors of 16 elements (64 bytes each) with distinct values.
 io::NamedTensors five_tensors() {
@@ -67,7 +66,7 @@ TEST(SafetensorsCheckpoint, ShardedWriteAndRead) {
   const std::vector<std::string> expected = {"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
                                              "model-00003-of-00003.safetensors", "model.safetensors.index.json"};
   EXPECT_EQ(written, expected);
-  EXPECT_FALSE(fs::exists(dir.file("model.safetensors")));
+  EXPECT_FALSE(files::exists(dir.file("model.safetensors")));
 
   const auto index = nlohmann::json::parse(read_file(dir.file("model.safetensors.index.json")));
   EXPECT_EQ(index["metadata"]["total_size"], 320);
@@ -84,7 +83,7 @@ TEST(SafetensorsCheckpoint, ShardedWriteAndRead) {
       EXPECT_EQ(ckpt.names()[i], tensors[i].first);
       expect_equal(ckpt.tensor(tensors[i].first), tensors[i].second);
     }
-    EXPECT_EQ(fs::path(ckpt.file_of("layer.2.weight")).filename(), "model-00002-of-00003.safetensors");
+    EXPECT_EQ(files::filename(ckpt.file_of("layer.2.weight")), "model-00002-of-00003.safetensors");
     EXPECT_EQ(ckpt.info("layer.4.weight").nbytes(), 64u);
     EXPECT_EQ(ckpt.metadata().at("total_size"), "320");
     EXPECT_EQ(ckpt.metadata().at("step"), "7");
@@ -107,13 +106,13 @@ TEST(SafetensorsCheckpoint, ResavingRemovesTheOtherLayoutsFiles) {
   write_file(dir.file("config.json"), "{}");
   io::save_checkpoint(dir.path(), five_tensors(), {130, {}});
   io::save_checkpoint(dir.path(), five_tensors(), {});
-  EXPECT_TRUE(fs::exists(dir.file("model.safetensors")));
-  EXPECT_FALSE(fs::exists(dir.file("model.safetensors.index.json")));
-  EXPECT_FALSE(fs::exists(dir.file("model-00001-of-00003.safetensors")));
+  EXPECT_TRUE(files::exists(dir.file("model.safetensors")));
+  EXPECT_FALSE(files::exists(dir.file("model.safetensors.index.json")));
+  EXPECT_FALSE(files::exists(dir.file("model-00001-of-00003.safetensors")));
   io::save_checkpoint(dir.path(), five_tensors(), {200, {}});  // two shards now
-  EXPECT_FALSE(fs::exists(dir.file("model.safetensors")));
-  EXPECT_TRUE(fs::exists(dir.file("model-00002-of-00002.safetensors")));
-  EXPECT_TRUE(fs::exists(dir.file("config.json")));
+  EXPECT_FALSE(files::exists(dir.file("model.safetensors")));
+  EXPECT_TRUE(files::exists(dir.file("model-00002-of-00002.safetensors")));
+  EXPECT_TRUE(files::exists(dir.file("config.json")));
   EXPECT_EQ(io::Checkpoint::open(dir.path()).names().size(), 5u);
 }
 

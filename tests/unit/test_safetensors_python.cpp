@@ -2,9 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "distill/util/files.h"
 #include "distill/io/safetensors.h"
 #include "test_support.h"
 
@@ -49,7 +49,7 @@ void expect_value(const nlohmann::json& want, const at::Tensor& flat, std::int64
 TEST(SafetensorsPython, ReadsAFileWrittenByThePythonPackage) {
   const std::string st_path = data_path("safetensors/python_written.safetensors");
   const std::string json_path = data_path("safetensors/python_written.json");
-  ASSERT_TRUE(std::filesystem::exists(st_path) && std::filesystem::exists(json_path))
+  ASSERT_TRUE(distill::files::exists(st_path) && distill::files::exists(json_path))
       << "missing " << st_path << " or " << json_path
       << ": run `python3 scripts/make_safetensors_fixture.py` where torch and safetensors are installed, and commit both";
 

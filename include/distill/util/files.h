@@ -1,0 +1,36 @@
+// File-system helpers on plain POSIX calls. distill does not use std::filesystem: PyTorch's pip
+// wheels export statically linked copies of libstdc++'s filesystem symbols (pytorch#133437), and
+// binaries that link them crash inside directory iteration.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace distill::files {
+
+bool exists(const std::string& path);
+bool is_directory(const std::string& path);
+bool is_regular_file(const std::string& path);
+
+// "a" + "b" -> "a/b" (no doubled slash); an absolute `b` is returned as is.
+std::string join(const std::string& a, const std::string& b);
+// The folder part of a path: "a/b/c" -> "a/b", "c" -> ".", "/c" -> "/".
+std::string parent(const std::string& path);
+// The last component: "a/b/c" -> "c".
+std::string filename(const std::string& path);
+// True when `path` is relative and has no ".." component (it stays inside its base folder).
+bool is_contained_relative(const std::string& path);
+
+// Entry names of a folder (no "." or ".."), sorted. Throws OutputError when it cannot be read.
+std::vector<std::string> list_directory(const std::string& dir);
+// mkdir -p. Throws OutputError naming the folder.
+void create_directories(const std::string& dir);
+// unlink; false when the file did not exist. Throws OutputError on any other failure.
+bool remove_file(const std::string& path);
+// rm -rf, best effort; never throws.
+void remove_tree(const std::string& path) noexcept;
+// A fresh folder "<base>/<prefix>XXXXXX" (base: $TMPDIR or /tmp). Throws OutputError.
+std::string make_temp_directory(const std::string& prefix);
+
+}  // namespace distill::files
