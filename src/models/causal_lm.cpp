@@ -1,9 +1,10 @@
 // The decoder forward pass: embeddings -> N x (attention + MLP) -> final norm -> LM head.
 #if defined(__GNUC__) && !defined(__clang__)
-// g++ 13 reports a false -Warray-bounds inside LibTorch's autograd::Function::apply (a vector<bool>
+// g++ 13 reports false -Warray-bounds / -Wstringop-overflow warnings inside LibTorch's autograd::Function::apply (a vector<bool>
 // copy in its headers, inlined here). The location is in library headers, so it is silenced for
 // this file only.
 #pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
 #endif
 #include "distill/models/causal_lm.h"
 
