@@ -7,7 +7,8 @@ namespace distill::cli {
 Command add_not_built(CLI::App& root, const std::string& name, const std::string& description,
                       const std::string& issue) {
   CLI::App* sub = root.add_subcommand(name, description + " [not built yet]");
-  sub->allow_extras();
+  sub->prefix_command();  // accept (and ignore) any arguments: the message is the same
+  sub->fallthrough(false);
   Command cmd;
   cmd.app = sub;
   cmd.run = [name, issue]() -> int {
