@@ -27,9 +27,12 @@ target_link_libraries(distill_deps INTERFACE
   nlohmann_json::nlohmann_json
   CLI11::CLI11
   spdlog::spdlog
-  PkgConfig::SENTENCEPIECE
   PkgConfig::PCRE2
-  Threads::Threads)
+  Threads::Threads
+  ${CMAKE_DL_LIBS})
+# libsentencepiece is deliberately not linked here: Debian's copy exports its own protobuf, which
+# breaks LibTorch's protobuf in the same process. Only libdistill_spm.so links it (CMakeLists.txt).
+target_include_directories(distill_deps SYSTEM INTERFACE ${SENTENCEPIECE_INCLUDE_DIRS})
 # TORCH_CXX_FLAGS carries the _GLIBCXX_USE_CXX11_ABI setting LibTorch was built with.
 separate_arguments(_distill_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 target_compile_options(distill_deps INTERFACE ${_distill_torch_flags})
