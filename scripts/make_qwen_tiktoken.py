@@ -30,23 +30,27 @@ def bytes_to_unicode():
     return dict(zip(bs, (chr(c) for c in cs)))
 
 
-def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: make_qwen_tiktoken.py TOKENIZER_JSON OUT_FILE")
-    with open(sys.argv[1], encoding="utf-8") as f:
+def convert(tokenizer_json, out_path):
+    with open(tokenizer_json, encoding="utf-8") as f:
         tok = json.load(f)
     model = tok["model"]
     if model.get("type") != "BPE":
-        sys.exit(f"{sys.argv[1]}: model type {model.get('type')!r} is not BPE")
+        sys.exit(f"{tokenizer_json}: model type {model.get('type')!r} is not BPE")
     char_to_byte = {c: b for b, c in bytes_to_unicode().items()}
     by_rank = sorted(model["vocab"].items(), key=lambda kv: kv[1])
     ranks = [r for _, r in by_rank]
     if ranks != list(range(len(ranks))):
-        sys.exit(f"{sys.argv[1]}: vocab ids are not 0..{len(ranks) - 1} without gaps")
-    with open(sys.argv[2], "w", encoding="ascii", newline="\n") as out:
+        sys.exit(f"{tokenizer_json}: vocab ids are not 0..{len(ranks) - 1} without gaps")
+    with open(out_path, "w", encoding="ascii", newline="\n") as out:
         for token, rank in by_rank:
             raw = bytes(char_to_byte[c] for c in token)
             out.write(base64.b64encode(raw).decode("ascii") + " " + str(rank) + "\n")
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: make_qwen_tiktoken.py TOKENIZER_JSON OUT_FILE")
+    convert(sys.argv[1], sys.argv[2])
 
 
 if __name__ == "__main__":
