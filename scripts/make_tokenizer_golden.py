@@ -21,7 +21,7 @@ References, one per distill backend:
                  by scripts/make_qwen_tiktoken.py (see its header for why that is the real file)
   brown-spm      the sentencepiece package on brown_unigram.model
 
-Each golden file starts with a {"meta": ...} line (library versions, sha256 of texts.jsonl), then
+Each golden file starts with a {"meta": ...} line (library versions, hashes of texts.jsonl), then
 one line per text, in texts.jsonl order:
   {"id", "ids"}                        ids without special tokens
   "offsets": [b0, e0, b1, e1, ...]     byte offsets into the UTF-8 text (HF and sentencepiece;
@@ -46,6 +46,14 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 QWEN_PATTERN = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
                 r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
+
+
+def fnv1a64(data):
+    """FNV-1a 64 of bytes, as hex: the golden test compares it with texts.jsonl's."""
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
 
 
 def load_texts(path):
@@ -178,9 +186,10 @@ def main():
     texts_path = os.path.join(ROOT, "tests", "data", "tokenizers", "texts.jsonl")
     texts = load_texts(texts_path)
     with open(texts_path, "rb") as f:
-        texts_sha = hashlib.sha256(f.read()).hexdigest()
+        texts_bytes = f.read()
     os.makedirs(args.out, exist_ok=True)
-    base = {"texts_sha256": texts_sha, "python": platform.python_version(),
+    base = {"texts_sha256": hashlib.sha256(texts_bytes).hexdigest(), "texts_fnv1a64": fnv1a64(texts_bytes),
+            "python": platform.python_version(),
             "script": "scripts/make_tokenizer_golden.py"}
     wanted = set(args.only or ["qwen3", "llama2", "gpt2", "qwen-tiktoken", "brown-spm"])
 
