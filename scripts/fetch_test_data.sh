@@ -81,3 +81,8 @@ if [[ ! -s "$DEST/qwen-tiktoken/qwen.tiktoken" || "$DEST/qwen3/.sha256" -nt "$DE
   mv "$DEST/qwen-tiktoken/qwen.tiktoken.tmp" "$DEST/qwen-tiktoken/qwen.tiktoken"
   say "generated $DEST/qwen-tiktoken/qwen.tiktoken"
 fi
+
+# The tokenizer benchmark corpus (scripts/bench_tokenizer.sh): Brown + nlp-corpus documents.
+if [[ ! -s "$DEST/bench/corpus.jsonl" ]]; then
+  python3 "$ROOT/scripts/make_bench_corpus.py" "$DEST" "$DEST/bench/corpus.jsonl"
+fi

@@ -103,6 +103,26 @@ std::unique_ptr<BpeModel> BpeModel::from_merges(const std::vector<std::pair<std:
     if (id == StringMap::kMissing) throw BpeError("unk_token '" + *m->config_.unk_token + "' is not in the vocabulary");
     m->unk_id_ = static_cast<TokenId>(id);
   }
+  // Enable cutting words before "▁" when the vocabulary guarantees it changes nothing.
+  const std::string kMarker = "\xE2\x96\x81";
+  if (!m->config_.byte_level && !m->config_.ignore_merges && m->config_.continuing_subword_prefix.empty() &&
+      m->config_.end_of_word_suffix.empty()) {
+    bool starts = false, inside = false;
+    for (const auto& [token, id] : vocab) {
+      starts = starts || token.compare(0, kMarker.size(), kMarker) == 0;
+      // A marker preceded by anything but markers.
+      std::size_t at = token.find(kMarker);
+      while (at != std::string::npos && !inside) {
+        std::size_t run_start = at;
+        while (run_start >= kMarker.size() && token.compare(run_start - kMarker.size(), kMarker.size(), kMarker) == 0) {
+          run_start -= kMarker.size();
+        }
+        inside = run_start != 0;
+        at = token.find(kMarker, at + kMarker.size());
+      }
+    }
+    if (starts && !inside) m->word_boundary_ = kMarker;
+  }
   const std::size_t prefix_len = m->config_.continuing_subword_prefix.size();
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [a, b] = merges[rank];
@@ -173,6 +193,26 @@ std::optional<std::string> BpeModel::id_to_bytes(TokenId id) const {
 }
 
 void BpeModel::tokenize(std::string_view word, std::vector<TokenId>& ids, std::vector<std::uint32_t>* lengths) const {
+  if (word.empty()) return;
+  if (word_boundary_.empty()) {
+    tokenize_chunk(word, ids, lengths);
+    return;
+  }
+  // Cut before each run of markers that follows another character.
+  const std::string_view marker = word_boundary_;
+  std::size_t start = 0;
+  for (std::size_t at = word.find(marker, 1); at != std::string_view::npos; at = word.find(marker, at + marker.size())) {
+    const bool after_marker = at >= marker.size() && word.compare(at - marker.size(), marker.size(), marker) == 0;
+    if (!after_marker && at > start) {
+      tokenize_chunk(word.substr(start, at - start), ids, lengths);
+      start = at;
+    }
+  }
+  tokenize_chunk(word.substr(start), ids, lengths);
+}
+
+void BpeModel::tokenize_chunk(std::string_view word, std::vector<TokenId>& ids,
+                              std::vector<std::uint32_t>* lengths) const {
   if (word.empty()) return;
   if (tiktoken_ || config_.ignore_merges) {
     const std::uint32_t id = config_.byte_level || tiktoken_ ? lookup_.find(word) : by_token_.find(word);

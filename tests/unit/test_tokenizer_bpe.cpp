@@ -140,6 +140,30 @@ TEST(TokenizerBpe, InconsistentFilesAreErrors) {
   EXPECT_THROW(BpeModel::from_ranks(ranks), BpeError);  // bytes without a rank
 }
 
+// Cutting SentencePiece-style words before "▁" (when the vocabulary allows it) changes no result:
+// compare with the same model made uncuttable by one extra token that has "▁" after a letter.
+TEST(TokenizerBpe, MarkerCutsAreInvisible) {
+  const std::string m = "\xE2\x96\x81";
+  Vocab vocab = {{m, 0}, {"a", 1}, {"b", 2}, {m + "a", 3}, {m + "b", 4}, {"ab", 5}, {m + "ab", 6}, {m + m, 7}, {m + m + "a", 8}};
+  const Merges merges = {{m, "a"}, {"a", "b"}, {m + "a", "b"}, {m, m}, {m + m, "a"}, {m, "b"}};
+  auto cut = BpeModel::from_merges(vocab, merges, {});
+  vocab.emplace_back("z" + m, 9);
+  auto whole = BpeModel::from_merges(vocab, merges, {});
+  std::uint32_t seed = 12345;
+  for (int n = 0; n < 500; ++n) {
+    std::string word;
+    const int len = 1 + n % 23;
+    for (int k = 0; k < len; ++k) {
+      seed = seed * 1664525u + 1013904223u;
+      const char* parts[] = {"a", "b", "\xE2\x96\x81"};
+      word += parts[(seed >> 16) % 3];
+    }
+    const Tokens x = run(*cut, word), y = run(*whole, word);
+    ASSERT_EQ(x.ids, y.ids) << word;
+    ASSERT_EQ(x.lengths, y.lengths) << word;
+  }
+}
+
 TEST(TokenizerBpe, CacheGivesTheSameAnswer) {
   const Vocab vocab = {{"a", 0}, {"b", 1}, {"ab", 2}, {"abab", 3}};
   auto m = BpeModel::from_merges(vocab, Merges{{"a", "b"}, {"ab", "ab"}}, {});

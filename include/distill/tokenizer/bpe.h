@@ -61,6 +61,7 @@ class BpeModel {
 
  private:
   BpeModel() = default;
+  void tokenize_chunk(std::string_view word, std::vector<TokenId>& ids, std::vector<std::uint32_t>* lengths) const;
   void merge_word(std::string_view word, std::vector<TokenId>& ids, std::vector<std::uint32_t>& lengths) const;
 
   BpeConfig config_;
@@ -78,6 +79,10 @@ class BpeModel {
   std::vector<TokenId> byte_ids_;                // byte-level/tiktoken: id of each single byte (-1: none)
   std::vector<TokenId> byte_fallback_ids_;       // <0xNN> ids (-1: none)
   TokenId unk_id_ = -1;
+  // SentencePiece-style vocabularies: when no token has "▁" after another character, no merge can
+  // join across the place where a "▁" follows another character, so words are cut there first:
+  // the same result, in short cacheable chunks.
+  std::string word_boundary_;
 };
 
 }  // namespace distill::tokenizer
