@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -136,14 +137,20 @@ class VersionTables {
   std::unordered_map<std::uint64_t, char32_t> compositions_;
 };
 
+static_assert(kUcdVersion < 256, "tables() indexes versions by major*10+minor < 256");
+
+// Built once per version; the hot path reads an atomic pointer, the mutex only guards building.
 const VersionTables& tables(int version) {
+  static std::array<std::atomic<const VersionTables*>, 256> ready{};
   static std::mutex mu;
-  static std::map<int, std::unique_ptr<VersionTables>> cache;
+  static std::map<int, std::unique_ptr<VersionTables>> owned;
   // Versions above the data's own are the data's own.
-  version = std::min(version, kUcdVersion);
+  version = std::max(0, std::min(version, kUcdVersion));
+  if (const VersionTables* t = ready[static_cast<std::size_t>(version)].load(std::memory_order_acquire)) return *t;
   std::lock_guard<std::mutex> lock(mu);
-  auto& slot = cache[version];
+  auto& slot = owned[version];
   if (!slot) slot = std::make_unique<VersionTables>(version);
+  ready[static_cast<std::size_t>(version)].store(slot.get(), std::memory_order_release);
   return *slot;
 }
 
