@@ -29,9 +29,7 @@ Command add_train(CLI::App& root) {
   Command cmd;
   cmd.app = sub;
   cmd.run = [opts]() -> int {
-    nlohmann::json root = config::read_json_file(opts->config_path);
-    for (const auto& assignment : opts->overrides) config::apply_override(root, assignment);
-    const config::Config cfg = config::parse(root, opts->config_path);
+    const config::Config cfg = config::load(opts->config_path, opts->overrides);
     if (opts->dry_run) {
       std::cout << config::to_json(cfg).dump(2) << "\n";
       return 0;

@@ -11,13 +11,25 @@
 
 namespace distill::config {
 
-// Key names follow issue #5's fixed list; later issues add keys (and document them in the table).
+// Config documents keep their keys in the order written (schema order for to_json), so the resolved
+// config reads like docs/config.md and errors are found in document order.
+using Json = nlohmann::ordered_json;
+
+// Key names follow issue #5's fixed list; later issues add keys (to the table in src/config/schema.cpp,
+// which is what parses, checks, prints and documents them).
 
 struct ModelConfig {
   std::string path;                 // HF model folder (config.json + *.safetensors + tokenizer)
   std::string dtype = "bf16";       // fp32 | bf16 | fp16: dtype the weights are held in
   std::string tokenizer;            // tokenizer file or folder; empty = the model folder
 };
+
+// The student keeps fp32 master weights unless told otherwise.
+inline ModelConfig student_model_defaults() {
+  ModelConfig m;
+  m.dtype = "fp32";
+  return m;
+}
 
 struct DataConfig {
   std::vector<std::string> train;   // .txt / .jsonl files, globs, directories, or tokenized shard dirs
@@ -74,8 +86,8 @@ struct CheckpointConfig {
 };
 
 struct Config {
-  std::optional<ModelConfig> teacher;  // null/absent for loss.kind = "ce"
-  ModelConfig student;
+  std::optional<ModelConfig> teacher;  // null/absent allowed only for loss.kind = "ce"
+  ModelConfig student = student_model_defaults();
   DataConfig data;
   LossConfig loss;
   OptimConfig optim;
@@ -84,40 +96,52 @@ struct Config {
   CheckpointConfig checkpoint;
 };
 
+// Key by key through the table (a present teacher equals only a present teacher).
+bool operator==(const Config& a, const Config& b);
+inline bool operator!=(const Config& a, const Config& b) { return !(a == b); }
+
 // One documented key of the schema (for docs/config.md and `distill train --help-config`).
 struct KeyDoc {
   std::string path;        // "train.micro_batch"
   std::string type;        // "integer", "number", "boolean", "string", "list of strings", ...
-  std::string default_value;  // JSON text of the default ("4", "\"bf16\"", "null")
-  std::string constraint;  // "> 0", "one of: cosine, linear, constant", or empty
+  std::string default_value;  // JSON text of the default ("4", "\"bf16\"", "[]")
+  std::string constraint;  // ">= 1", "one of: cosine, linear, constant", "required", or empty
   std::string description;
 };
 
 // Every key, in schema order.
 const std::vector<KeyDoc>& key_docs();
 
-// Reads and parses a JSON config file; malformed JSON, a missing file or a non-object top level is a
-// UsageError naming the file (and line/column for syntax errors).
-nlohmann::json read_json_file(const std::string& path);
+// Reads and parses a JSON config file; malformed JSON, a missing file, a duplicated key or a
+// non-object top level is a UsageError naming the file (and line/column for syntax errors).
+Json read_json_file(const std::string& path);
 
-// Applies one "--set a.b.c=value" override to `root`. The value is parsed as JSON when it is valid
-// JSON (numbers, true/false, null, "quoted", [lists], {objects}), otherwise taken as a plain string.
-// Intermediate objects are created. A malformed assignment (no '=', empty key) is a UsageError.
-void apply_override(nlohmann::json& root, const std::string& assignment);
+// Applies one "--set a.b.c=value" override to `root` and returns its path ("a.b.c"). The value is
+// parsed as JSON when it is valid JSON (numbers, true/false, null, "quoted", [lists], {objects}),
+// otherwise taken as a plain string. Missing or null sections on the way are created. A malformed
+// assignment (no '=', empty key or path component) or a path through a non-section value is a
+// UsageError.
+std::string apply_override(Json& root, const std::string& assignment);
 
 // Builds a Config from JSON: defaults for absent keys; an unknown key is a UsageError naming its JSON
 // path and the closest known key; a wrong type or an out-of-range value names the path, what was
-// expected and what was given. `source` (the file name) prefixes messages. Runs validate().
-Config parse(const nlohmann::json& root, const std::string& source);
+// expected and what was given. `source` (the file name) prefixes messages; errors at or under a path
+// in `overridden` (as returned by apply_override) say "(from --set)". Runs validate().
+Config parse(const Json& root, const std::string& source, const std::vector<std::string>& overridden = {});
 
-// Cross-key checks (e.g. a teacher is required unless loss.kind is "ce"). Throws UsageError.
+// read_json_file + apply_override for each assignment, in order + parse: what `distill train` does.
+Config load(const std::string& path, const std::vector<std::string>& assignments = {});
+
+// Cross-key checks (a teacher unless loss.kind is "ce", required keys, warmup within max_steps, ...).
+// Throws UsageError saying what to change.
 void validate(const Config& config);
 
-// The resolved config, every key present (what `distill train --dry-run` prints). parse(to_json(c))
-// reproduces c.
-nlohmann::json to_json(const Config& config);
+// The resolved config, every key present in schema order (what `distill train --dry-run` prints);
+// an absent teacher is null. parse(to_json(c)) == c.
+Json to_json(const Config& config);
 
-// Markdown for docs/config.md, generated from key_docs() (a test keeps the committed file in sync).
+// Markdown for docs/config.md (one table per section), generated from the key table; a test keeps
+// the committed file in sync.
 std::string docs_markdown();
 
 }  // namespace distill::config

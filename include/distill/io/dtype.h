@@ -17,5 +17,7 @@ const char* dtype_name(DType dtype);
 std::optional<DType> parse_dtype(std::string_view name);
 // Bytes per element.
 std::size_t dtype_size(DType dtype);
+// "F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL": for error messages.
+std::string supported_dtype_names();
 
 }  // namespace distill::io

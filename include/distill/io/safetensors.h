@@ -13,35 +13,9 @@
 #include <vector>
 
 #include "distill/io/dtype.h"
+#include "distill/io/safetensors_header.h"
 
 namespace distill::io {
-
-// Largest header we accept (the format's reference implementation uses the same bound).
-constexpr std::uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
-
-struct TensorInfo {
-  std::string name;
-  DType dtype = DType::kF32;
-  std::vector<std::int64_t> shape;
-  std::uint64_t begin = 0;  // byte offset into the data section (after the 8-byte length and header)
-  std::uint64_t end = 0;    // one past the last byte
-  std::uint64_t numel() const;
-  std::uint64_t nbytes() const { return end - begin; }
-};
-
-struct Header {
-  std::vector<TensorInfo> tensors;              // sorted by `begin`
-  std::map<std::string, std::string> metadata;  // "__metadata__" (string -> string)
-  std::uint64_t data_offset = 0;                // absolute offset of the data section: 8 + header length
-};
-
-// Validates a whole safetensors file held in memory (`bytes`, `size` = the file's size) and returns
-// its header. Never reads outside [bytes, bytes + size). Checks: the 8-byte little-endian length,
-// header length <= kMaxHeaderBytes and within the file, valid JSON object, each entry's dtype/shape/
-// data_offsets well-formed, byte count == numel * dtype size, offsets inside the data section, no
-// overlaps, and the data section fully covered (no gaps or trailing bytes, as the format requires).
-// `path` names the file in error messages. Throws InputError.
-Header parse_file(const std::uint8_t* bytes, std::uint64_t size, const std::string& path);
 
 // One safetensors file, memory-mapped (private copy-on-write mapping, so tensors that alias it can
 // be modified in place without touching the file). Kept alive by the tensors that alias it.
@@ -61,7 +35,9 @@ class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
   // Raw bytes of a tensor inside the mapping.
   const std::uint8_t* bytes(const TensorInfo& info) const;
   // A CPU tensor with the file's dtype and shape. Zero-copy (aliases the mapping and keeps this file
-  // alive) when the data is aligned for its dtype, otherwise a copy. Throws InputError if absent.
+  // alive) when the data is aligned for its dtype, otherwise a copy. Writes into an aliasing tensor
+  // never reach the file, but later tensor() calls on this same open file see them. Throws
+  // InputError if absent, or for a BOOL tensor holding a byte other than 0 or 1.
   at::Tensor tensor(const std::string& name) const;
 
  private:
@@ -90,10 +66,14 @@ class Checkpoint {
   // The file a tensor lives in (for error messages).
   const std::string& file_of(const std::string& name) const;
   const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
-  // Metadata of the first file (single-file checkpoints) or the index's "metadata" object.
+  // Metadata of the first file (single-file checkpoints) or the index's "metadata" object
+  // (non-string values such as total_size as their JSON text).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // The file or index the checkpoint was opened from (for error messages).
+  const std::string& path() const { return path_; }
 
  private:
+  std::string path_;
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::vector<std::string> names_;
   std::map<std::string, std::pair<std::size_t, const TensorInfo*>> where_;  // name -> (file, info)
@@ -108,21 +88,30 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 // Writes one safetensors file atomically (temp file in the same directory, fsync, rename, fsync of
 // the directory): readers see the old file or the complete new one, never a partial one. Tensors
-// may live on any device and need not be contiguous; names must be unique. Throws OutputError with
-// the path and the system's reason (e.g. "No space left on device"); the temp file is removed.
+// may live on any device and need not be contiguous (each is copied to the host on its own while
+// writing); names must be unique. Data is laid out widest type first after an 8-byte-aligned
+// header, so every tensor can be read back zero-copy. Throws OutputError with the path and the
+// system's reason (e.g. "No space left on device"); the temp file is removed. A dtype safetensors
+// cannot hold is a UsageError (see to_dtype).
 void save_file(const std::string& path, const NamedTensors& tensors,
                const std::map<std::string, std::string>& metadata = {});
 
 struct SaveOptions {
-  // 0: always one file (model.safetensors). Otherwise shards of at most this many bytes
-  // (a single larger tensor gets a shard of its own) named model-00001-of-0000N.safetensors,
-  // plus model.safetensors.index.json, as Hugging Face writes them.
+  // 0: always one file (model.safetensors). Otherwise shards of at most this many bytes of tensor
+  // data (a single larger tensor gets a shard of its own) named model-00001-of-0000N.safetensors,
+  // plus model.safetensors.index.json, as Hugging Face writes them; when everything fits in one
+  // shard the result is a plain model.safetensors, again as Hugging Face does.
   std::uint64_t max_shard_bytes = 0;
+  // Stored in every file's __metadata__ (plus "format": "pt" unless given: transformers requires
+  // it) and in the index's "metadata" next to "total_size".
   std::map<std::string, std::string> metadata;
 };
 
 // Writes a checkpoint into directory `dir` (created if needed) and returns the written file names.
-// Each file is written atomically; the index is written last.
+// Each file is written atomically; the index is written last; then weight files of an earlier save
+// that this one did not overwrite (model.safetensors, model.safetensors.index.json,
+// model-NNNNN-of-NNNNN.safetensors) are removed, so the directory never holds two checkpoints.
+// Other files in `dir` are left alone.
 std::vector<std::string> save_checkpoint(const std::string& dir, const NamedTensors& tensors,
                                          const SaveOptions& options = {});
 
