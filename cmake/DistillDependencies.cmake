@@ -17,30 +17,12 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 
-# Debian's libsentencepiece bundles and exports its own protobuf-lite. If it comes before the real
-# libprotobuf (which Debian's LibTorch loads) in the symbol search order, libprotobuf's static
-# initialisers call into sentencepiece's copy and every binary segfaults before main(). Linking
-# libprotobuf directly, ahead of sentencepiece and exempt from --as-needed, puts it first.
-find_library(DISTILL_PROTOBUF_LIBRARY NAMES protobuf)
-if(NOT DISTILL_PROTOBUF_LIBRARY)
-  file(GLOB _distill_protobuf_runtime /usr/lib/*/libprotobuf.so.[0-9]* /usr/lib/libprotobuf.so.[0-9]*)
-  if(_distill_protobuf_runtime)
-    list(GET _distill_protobuf_runtime 0 DISTILL_PROTOBUF_LIBRARY)
-  endif()
-endif()
-set(_distill_protobuf_first)
-if(DISTILL_PROTOBUF_LIBRARY)
-  set(_distill_protobuf_first "-Wl,--no-as-needed" "${DISTILL_PROTOBUF_LIBRARY}" "-Wl,--as-needed")
-  message(STATUS "distill: libprotobuf linked ahead of sentencepiece: ${DISTILL_PROTOBUF_LIBRARY}")
-endif()
-
 add_library(distill_deps INTERFACE)
 add_library(distill::deps ALIAS distill_deps)
 # Torch's variables are plain lists, not an imported target with SYSTEM includes: mark them SYSTEM
 # so -Wall -Wextra stay about our own code.
 target_include_directories(distill_deps SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 target_link_libraries(distill_deps INTERFACE
-  ${_distill_protobuf_first}
   ${TORCH_LIBRARIES}
   nlohmann_json::nlohmann_json
   CLI11::CLI11
@@ -48,8 +30,11 @@ target_link_libraries(distill_deps INTERFACE
   PkgConfig::PCRE2
   Threads::Threads
   ${CMAKE_DL_LIBS})
-# libsentencepiece is deliberately not linked here: Debian's copy exports its own protobuf, which
-# breaks LibTorch's protobuf in the same process. Only libdistill_spm.so links it (CMakeLists.txt).
+# libsentencepiece is deliberately not linked here. Debian's copy bundles and exports protobuf 3.14;
+# Debian's LibTorch loads the system protobuf 3.21. In one symbol scope they bind to each other:
+# a segfault before main() when sentencepiece comes first, protobuf's version abort as soon as
+# sentencepiece runs when libprotobuf comes first. Only libdistill_spm.so links it, and distill
+# dlopens that with RTLD_DEEPBIND (src/tokenizer/spm_shim/spm_shim.cpp).
 target_include_directories(distill_deps SYSTEM INTERFACE ${SENTENCEPIECE_INCLUDE_DIRS})
 # TORCH_CXX_FLAGS carries the _GLIBCXX_USE_CXX11_ABI setting LibTorch was built with.
 separate_arguments(_distill_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
