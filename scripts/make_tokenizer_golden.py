@@ -147,22 +147,34 @@ def spm_rows(model_path, texts):
     import sentencepiece as spm
 
     sp = spm.SentencePieceProcessor(model_file=model_path)
+
+    def proto_of(text):
+        try:
+            return sp.encode(text, out_type="immutable_proto")
+        except (TypeError, ValueError, RuntimeError):
+            return sp.encode_as_immutable_proto(text)
+
+    # The Python wrapper may turn byte spans into character spans (ConvertToUnicodeSpans: a byte
+    # offset inside a character becomes that character's index). Probe with a 2-byte character;
+    # character spans are written back as the byte offset of each character's start, and the test
+    # floors distill's byte offsets the same way.
+    char_spans = proto_of("\u00e9").pieces[-1].end == 1
     rows = []
     for text_id, text, from_hex in texts:
         ids = sp.encode(text)
-        try:
-            proto = sp.encode(text, out_type="immutable_proto")
-        except (TypeError, ValueError, RuntimeError):
-            proto = sp.encode_as_immutable_proto(text)
+        proto = proto_of(text)
         offsets = None
         if not from_hex:
-            offsets = []
-            for p in proto.pieces:
-                offsets += [p.begin, p.end]
+            if char_spans:
+                offsets = char_to_byte(text, [(p.begin, p.end) for p in proto.pieces])
+            else:
+                offsets = []
+                for p in proto.pieces:
+                    offsets += [p.begin, p.end]
         special = sp.encode(text, add_bos=True)
         kept = [i for i in ids if not (sp.is_control(i) or sp.is_unknown(i))]
         rows.append(row(text_id, text, ids, offsets, special, sp.decode(ids), sp.decode(kept)))
-    return rows, {"sentencepiece": spm.__version__}
+    return rows, {"sentencepiece": spm.__version__, "offsets_floored_to_characters": char_spans}
 
 
 def write(out_dir, name, meta, rows):
