@@ -144,6 +144,11 @@ class PipelineTokenizer : public Tokenizer {
         at += len;
       }
     }
+    // Per-thread scratch space: do not keep what one huge text needed.
+    if (pts.pieces.capacity() > (1u << 20) || pts.segments.size() > 1024) {
+      pts = PreTokenizedString();
+      lengths = std::vector<std::uint32_t>();
+    }
   }
 
   PipelineParts p_;

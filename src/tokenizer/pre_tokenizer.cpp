@@ -20,6 +20,19 @@ void PreTokenizedString::add_segment(NormalizedString s) {
 std::vector<std::pair<std::size_t, std::size_t>> split_by_matches(
     std::size_t size, const std::vector<std::pair<std::size_t, std::size_t>>& matches, SplitBehavior behavior,
     bool invert) {
+  if (behavior == SplitBehavior::kIsolated) {
+    // Every gap and every match is a piece: no need to classify them first.
+    std::vector<std::pair<std::size_t, std::size_t>> out;
+    out.reserve(matches.size() * 2 + 1);
+    std::size_t prev = 0;
+    for (const auto& m : matches) {
+      if (prev != m.first) out.emplace_back(prev, m.first);
+      out.push_back(m);
+      prev = m.second;
+    }
+    if (prev != size) out.emplace_back(prev, size);
+    return out;
+  }
   struct Part {
     std::size_t b, e;
     bool match;
@@ -118,6 +131,7 @@ class SplitPreTokenizer : public PreTokenizer {
       regex_.find_all(text, matches);
       return split_by_matches(text.size(), matches, behavior_, invert_);
     });
+    if (matches.capacity() > (1u << 20)) matches = {};  // do not keep what one huge text needed
   }
 
  private:
@@ -151,6 +165,7 @@ class ByteLevelPreTokenizer : public PreTokenizer {
         regex_.find_all(text, matches);
         return split_by_matches(text.size(), matches, SplitBehavior::kIsolated, false);
       });
+      if (matches.capacity() > (1u << 20)) matches = {};
     }
     // Mapping bytes to GPT-2's printable alphabet changes no text here: the BPE model reads raw
     // bytes, and every byte of a character already shares that character's original range.
