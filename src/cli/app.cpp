@@ -49,7 +49,7 @@ int dispatch(int argc, char** argv) {
   commands.push_back(add_train(app));
   commands.push_back(add_not_built(app, "eval", "perplexity, agreement and multiple-choice scores of a model", "#6"));
   commands.push_back(add_not_built(app, "tokenize", "tokenize a text corpus into packed shards", "#4"));
-  commands.push_back(add_not_built(app, "encode", "encode JSONL text to token ids with a model's tokenizer", "#4"));
+  commands.push_back(add_encode(app));
   commands.push_back(add_forward(app));
   commands.push_back(add_not_built(app, "generate", "generate text with a model", "#6"));
   commands.push_back(add_not_built(app, "export", "export a trained student as a Hugging Face folder", "#5"));
