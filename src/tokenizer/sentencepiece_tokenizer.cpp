@@ -3,16 +3,15 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <mutex>
 
+#include "distill/util/files.h"
 #include "distill/tokenizer/loaders.h"
 #include "distill/tokenizer/spm_shim_api.h"
 #include "distill/tokenizer/utf8.h"
 #include "distill/util/errors.h"
 
 namespace distill::tokenizer {
-namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kShimName = "libdistill_spm.so";
@@ -35,11 +34,10 @@ struct SpmApi {
 std::vector<std::string> shim_candidates() {
   std::vector<std::string> out;
   if (const char* env = std::getenv("DISTILL_SPM_LIBRARY"); env && *env) out.emplace_back(env);
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    out.push_back((exe.parent_path() / kShimName).string());
-    out.push_back((exe.parent_path() / ".." / "lib" / kShimName).string());
+  const std::string exe = files::executable_path();
+  if (!exe.empty()) {
+    out.push_back(files::join(files::parent(exe), kShimName));
+    out.push_back(files::join(files::join(files::parent(exe), "../lib"), kShimName));
   }
 #ifdef DISTILL_SPM_LIBRARY_PATH
   out.emplace_back(DISTILL_SPM_LIBRARY_PATH);
@@ -55,8 +53,7 @@ const SpmApi& spm_api() {
     void* handle = nullptr;
     std::string tried;
     for (const auto& path : shim_candidates()) {
-      std::error_code ec;
-      if (!fs::exists(path, ec)) {
+      if (!files::exists(path)) {
         tried += " " + path;
         continue;
       }

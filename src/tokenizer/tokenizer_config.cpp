@@ -1,18 +1,17 @@
 // tokenizer_config.json / special_tokens_map.json reading, file reading and fingerprints for loaders.
 #include <cerrno>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "distill/util/files.h"
 #include "distill/tokenizer/loaders.h"
 #include "distill/util/errors.h"
 #include "distill/util/logging.h"
 
 namespace distill::tokenizer {
-namespace fs = std::filesystem;
 namespace {
 
 // A special token value: "text", {"content": "text", ...} or null.
@@ -90,11 +89,10 @@ void read_one(const std::string& path, TokenizerConfig& cfg, bool fill_only_miss
 
 TokenizerConfig read_tokenizer_config(const std::string& dir) {
   TokenizerConfig cfg;
-  const fs::path config = fs::path(dir) / "tokenizer_config.json";
-  const fs::path map = fs::path(dir) / "special_tokens_map.json";
-  std::error_code ec;
-  if (fs::is_regular_file(config, ec)) read_one(config.string(), cfg, false);
-  if (fs::is_regular_file(map, ec)) read_one(map.string(), cfg, true);
+  const std::string config = files::join(dir, "tokenizer_config.json");
+  const std::string map = files::join(dir, "special_tokens_map.json");
+  if (files::is_regular_file(config)) read_one(config, cfg, false);
+  if (files::is_regular_file(map)) read_one(map, cfg, true);
   return cfg;
 }
 

@@ -51,6 +51,18 @@ std::string filename(const std::string& path) {
   return slash == std::string::npos ? p : p.substr(slash + 1);
 }
 
+std::string extension(const std::string& path) {
+  const std::string name = filename(path);
+  const auto dot = name.rfind('.');
+  return dot == std::string::npos || dot == 0 ? std::string() : name.substr(dot);
+}
+
+std::string executable_path() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
 bool is_contained_relative(const std::string& path) {
   if (path.empty() || path[0] == '/') return false;
   size_t start = 0;

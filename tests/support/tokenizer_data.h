@@ -1,13 +1,13 @@
 // Tokenizer test data: downloaded files (.testdata/, fails loudly when missing) and a load cache.
 #pragma once
 
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 
+#include "distill/util/files.h"
 #include "distill/tokenizer/tokenizer.h"
 
 namespace distill::testing {
@@ -16,8 +16,7 @@ namespace distill::testing {
 // skipped) when the file is missing.
 inline std::string downloaded_path(const std::string& relative) {
   const std::string path = std::string(DISTILL_DOWNLOADED_DATA_DIR) + "/" + relative;
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
+  if (!distill::files::exists(path)) {
     throw std::runtime_error("test data missing: " + path + " (run scripts/fetch_test_data.sh)");
   }
   return path;

@@ -2,8 +2,8 @@
 // tokens, the real tokenizers' special ids, and the qwen.tiktoken / SentencePiece backends.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 
+#include "distill/util/files.h"
 #include "distill/tokenizer/tokenizer.h"
 #include "distill/util/errors.h"
 #include "test_support.h"
@@ -12,11 +12,10 @@
 namespace distill::testing {
 namespace {
 
-namespace fs = std::filesystem;
 using tokenizer::TokenId;
 using Ids = std::vector<TokenId>;
 
-void copy(const std::string& from, const std::string& to) { fs::copy_file(from, to, fs::copy_options::overwrite_existing); }
+void copy(const std::string& from, const std::string& to) { write_file(to, read_file(from)); }
 
 template <typename F>
 std::string input_error_of(F&& f) {

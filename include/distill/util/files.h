@@ -19,6 +19,10 @@ std::string join(const std::string& a, const std::string& b);
 std::string parent(const std::string& path);
 // The last component: "a/b/c" -> "c".
 std::string filename(const std::string& path);
+// The last component's extension with its dot: "a/b.model" -> ".model"; "" when none.
+std::string extension(const std::string& path);
+// The running executable's path (/proc/self/exe); empty when it cannot be read.
+std::string executable_path();
 // True when `path` is relative and has no ".." component (it stays inside its base folder).
 bool is_contained_relative(const std::string& path);
 
