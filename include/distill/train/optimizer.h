@@ -1,0 +1,109 @@
+// AdamW with torch.optim.AdamW's semantics over fp32 master weights: norms and biases exempt from
+// weight decay, fused (CUDA) / foreach / per-tensor paths, and checkpointable, bit-exact state.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace distill::config {
+struct OptimConfig;
+}
+
+namespace distill::train {
+
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// How step() updates the parameters. All three compute the same update: kForeach and kLoop give
+// identical bits on the CPU; kFused (one multi-tensor CUDA kernel, float math) agrees to rounding.
+enum class AdamWImpl {
+  kAuto,     // kFused when available (LibTorch >= 2.1, CUDA build, CUDA params), else kForeach
+  kFused,    // at::_fused_adamw_; falls back to kForeach for tensors it cannot take
+  kForeach,  // at::_foreach_* multi-tensor ops (LibTorch 1.13 and 2.x)
+  kLoop,     // one tensor at a time: the reference
+};
+const char* impl_name(AdamWImpl impl);
+// Whether this build can use at::_fused_adamw_ (LibTorch >= 2.1 built with CUDA).
+bool fused_adamw_built();
+
+struct AdamWOptions {
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.01;           // decoupled: p *= 1 - lr * weight_decay before the Adam update
+  bool decay_norms_and_biases = false;  // false: is_norm_or_bias() parameters get no weight decay
+  AdamWImpl impl = AdamWImpl::kAuto;
+
+  // optim.betas, optim.eps, optim.weight_decay, optim.decay_norms_and_biases (optim.lr is the
+  // schedule's, optim.grad_clip the caller's). Fewer or more than two betas is a UsageError.
+  static AdamWOptions from_config(const config::OptimConfig& optim);
+};
+
+// The default weight-decay exemption: every tensor of fewer than two dimensions (norm weights and
+// biases, every linear/conv bias, scalars) and anything whose last name component is "bias".
+// Embeddings, LM heads and projection matrices (2-D) are decayed, as in HF transformers' Trainer.
+bool is_norm_or_bias(const std::string& name, const at::Tensor& param);
+
+// What a checkpoint stores: for each parameter NAME, "NAME.exp_avg" and "NAME.exp_avg_sq" (the
+// parameter's shape, dtype and device) and "NAME.step" (int64 scalar: updates this parameter has
+// had); `meta` is {"optimizer": "adamw", "step": step() calls, "betas": [b1, b2], "eps",
+// "weight_decay", "decay_norms_and_biases"}.
+struct OptimizerState {
+  NamedTensors tensors;
+  nlohmann::ordered_json meta;
+};
+
+class AdamW {
+ public:
+  // `params` are the tensors to update (fp32 or fp64, unique names, no tensor twice); state is
+  // allocated here (zeros, like the parameter). Bad arguments are std::invalid_argument.
+  AdamW(NamedTensors params, AdamWOptions options);
+
+  // One update with learning rate `lr` (the schedule's value for this step). Parameters without a
+  // gradient are skipped and keep their state, as in torch. No host synchronisation.
+  void step(double lr);
+  // Gradients to undefined (torch's set_to_none=True).
+  void zero_grad();
+
+  std::int64_t step_count() const { return steps_; }
+  const AdamWOptions& options() const { return options_; }
+  // The path the last step() took (kFused, kForeach or kLoop); before any step, the one it would take.
+  AdamWImpl impl() const { return last_impl_; }
+  // Whether the parameter `name` is weight-decayed (false also for unknown names).
+  bool decays(const std::string& name) const;
+  NamedTensors params() const;
+
+  // The state as named tensors (the live optimizer tensors, not copies: write them out before the
+  // next step()) plus the metadata.
+  OptimizerState state() const;
+  // Restores a state written by state() for a model with the same parameter names and shapes.
+  // A missing, extra or wrongly shaped tensor, or malformed metadata, is an InputError naming
+  // `source` (the checkpoint file) and the tensor. Hyper-parameters are the current options':
+  // differences from the saved ones are logged, not errors (config overrides apply on resume).
+  void load_state(const OptimizerState& state, const std::string& source);
+
+ private:
+  struct Slot {
+    std::string name;
+    at::Tensor param;
+    at::Tensor exp_avg;     // like param
+    at::Tensor exp_avg_sq;  // like param
+    std::int64_t step = 0;  // updates so far (host copy; no sync to read)
+    at::Tensor fused_step;  // float32 scalar on param's device, kFused only; undefined = rebuild from `step`
+    bool decay = true;
+  };
+
+  AdamWImpl choose_impl() const;
+
+  AdamWOptions options_;
+  std::vector<Slot> slots_;
+  std::int64_t steps_ = 0;
+  AdamWImpl last_impl_ = AdamWImpl::kLoop;
+};
+
+}  // namespace distill::train

@@ -1,0 +1,32 @@
+// The three ways of applying one AdamW update to a batch of tensors (same device, dtype and decay).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace distill::train::detail {
+
+struct AdamWHyper {
+  double lr = 0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;  // already 0 for exempt batches
+};
+
+struct AdamWBatch {
+  std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs;
+  std::vector<std::int64_t> steps;         // each tensor's step count including this update (>= 1)
+  std::vector<at::Tensor> fused_steps;     // kFused only: float32 scalars holding steps - 1
+};
+
+// p *= 1 - lr*wd; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
+// p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+void adamw_loop(const AdamWBatch& batch, const AdamWHyper& h);
+void adamw_foreach(const AdamWBatch& batch, const AdamWHyper& h);
+// Increments fused_steps, then one at::_fused_adamw_ call. Only where fused_adamw_built().
+void adamw_fused(const AdamWBatch& batch, const AdamWHyper& h);
+
+}  // namespace distill::train::detail

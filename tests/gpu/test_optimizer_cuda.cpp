@@ -1,0 +1,170 @@
+// GPU tests (ctest label "gpu"): the fused and foreach AdamW paths on CUDA against the per-tensor
+// loop, fused resume, and gradient clipping on CUDA against the CPU.
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <vector>
+
+#include "distill/train/grad_clip.h"
+#include "distill/train/optimizer.h"
+
+namespace distill::train {
+namespace {
+
+// Matrices, biases, a norm and odd sizes (numel not a multiple of the kernels' vector width).
+NamedTensors make_params(const at::Device& device) {
+  at::Generator gen = at::detail::createCPUGenerator(11);
+  NamedTensors p;
+  p.emplace_back("layers.0.qkv.weight", at::randn({96, 48}, gen));
+  p.emplace_back("layers.0.qkv.bias", at::randn({96}, gen));
+  p.emplace_back("layers.0.norm.weight", 1 + 0.1 * at::randn({48}, gen));
+  p.emplace_back("layers.0.down.weight", at::randn({48, 131}, gen));
+  p.emplace_back("embed.weight", at::randn({1000, 48}, gen));
+  p.emplace_back("odd", at::randn({7, 3}, gen));
+  for (auto& [name, t] : p) t = t.to(device).set_requires_grad(true);
+  return p;
+}
+
+NamedTensors copy_to(const NamedTensors& params, const at::Device& device) {
+  NamedTensors out;
+  for (const auto& [name, t] : params) out.emplace_back(name, t.detach().to(device, /*non_blocking=*/false, /*copy=*/true).set_requires_grad(true));
+  return out;
+}
+
+// Random gradients made on the CPU (same values for every copy), with different scales per tensor.
+std::vector<at::Tensor> make_grads(const NamedTensors& params, std::uint64_t step) {
+  at::Generator gen = at::detail::createCPUGenerator(100 + step);
+  std::vector<at::Tensor> g;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    g.push_back(at::randn(params[i].second.sizes(), gen) * (0.01 * static_cast<double>(i + 1)));
+  }
+  return g;
+}
+
+void set_grads(const NamedTensors& params, const std::vector<at::Tensor>& grads) {
+  for (std::size_t i = 0; i < params.size(); ++i) params[i].second.mutable_grad() = grads[i].to(params[i].second.device());
+}
+
+// max |a - b| / max |b| over one tensor, compared on the CPU.
+double rel_diff(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor x = a.detach().cpu(), y = b.detach().cpu();
+  return (x - y).abs().max().item<double>() / y.abs().max().item<double>();
+}
+
+double lr_of(int s) { return 1e-3 * (1.0 + 0.25 * s); }
+
+// Runs `steps` AdamW steps with `impl` on a copy of `initial` on `device`; returns the parameters
+// and the final state tensors.
+std::pair<NamedTensors, OptimizerState> run(const NamedTensors& initial, const at::Device& device, AdamWImpl impl,
+                                            int steps, AdamWImpl* used = nullptr) {
+  NamedTensors params = copy_to(initial, device);
+  AdamWOptions o;
+  o.weight_decay = 0.1;
+  o.impl = impl;
+  AdamW opt(params, o);
+  for (int s = 0; s < steps; ++s) {
+    set_grads(params, make_grads(params, s));
+    opt.step(lr_of(s));
+  }
+  if (used) *used = opt.impl();
+  return {params, opt.state()};
+}
+
+TEST(AdamWCuda, FusedMatchesTheLoop) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  ASSERT_TRUE(fused_adamw_built()) << "this build has no at::_fused_adamw_ (LibTorch >= 2.1 with CUDA)";
+  const NamedTensors initial = make_params(at::kCPU);
+  AdamWImpl used = AdamWImpl::kAuto;
+  const auto [fused, fused_state] = run(initial, at::kCUDA, AdamWImpl::kAuto, 5, &used);
+  EXPECT_EQ(used, AdamWImpl::kFused);
+  const auto [loop, loop_state] = run(initial, at::kCUDA, AdamWImpl::kLoop, 5);
+  const auto [cpu, cpu_state] = run(initial, at::kCPU, AdamWImpl::kLoop, 5);
+  for (std::size_t i = 0; i < initial.size(); ++i) {
+    // One fp32 kernel against separate fp32 ops: the same update, rounded at different points.
+    EXPECT_LT(rel_diff(fused[i].second, loop[i].second), 1e-6) << fused[i].first;
+    EXPECT_LT(rel_diff(loop[i].second, cpu[i].second), 1e-6) << loop[i].first;
+    // ... and far from the start, so the bound means something.
+    EXPECT_GT(rel_diff(fused[i].second, initial[i].second.to(at::kCUDA)), 1e-4) << fused[i].first;
+  }
+  for (std::size_t i = 0; i < fused_state.tensors.size(); ++i) {
+    const at::Tensor& a = fused_state.tensors[i].second;
+    const at::Tensor& b = loop_state.tensors[i].second;
+    if (a.scalar_type() == at::kLong) {
+      EXPECT_TRUE(at::equal(a, b)) << fused_state.tensors[i].first;
+    } else {
+      EXPECT_LT(rel_diff(a, b), 1e-5) << fused_state.tensors[i].first;
+    }
+  }
+}
+
+TEST(AdamWCuda, ForeachMatchesTheLoop) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  const NamedTensors initial = make_params(at::kCPU);
+  AdamWImpl used = AdamWImpl::kAuto;
+  const auto [foreach_params, unused1] = run(initial, at::kCUDA, AdamWImpl::kForeach, 5, &used);
+  EXPECT_EQ(used, AdamWImpl::kForeach);
+  const auto [loop, unused2] = run(initial, at::kCUDA, AdamWImpl::kLoop, 5);
+  for (std::size_t i = 0; i < initial.size(); ++i) {
+    EXPECT_LT(rel_diff(foreach_params[i].second, loop[i].second), 1e-6) << loop[i].first;
+  }
+}
+
+// The fused kernel's step counts (float32 on the device) are rebuilt from the saved int64 counts.
+TEST(AdamWCuda, FusedResumeIsBitExact) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  ASSERT_TRUE(fused_adamw_built());
+  const NamedTensors initial = make_params(at::kCPU);
+  const auto [straight, unused] = run(initial, at::kCUDA, AdamWImpl::kFused, 6);
+
+  NamedTensors params = copy_to(initial, at::kCUDA);
+  AdamWOptions o;
+  o.weight_decay = 0.1;
+  o.impl = AdamWImpl::kFused;
+  OptimizerState saved;
+  {
+    AdamW first(params, o);
+    for (int s = 0; s < 3; ++s) {
+      set_grads(params, make_grads(params, s));
+      first.step(lr_of(s));
+    }
+    saved = first.state();
+    for (auto& entry : saved.tensors) entry.second = entry.second.cpu();  // as read back from a file
+  }
+  NamedTensors weights = copy_to(params, at::kCUDA);
+  AdamW second(weights, o);
+  second.load_state(saved, "optimizer.safetensors");
+  for (int s = 3; s < 6; ++s) {
+    set_grads(weights, make_grads(weights, s));
+    second.step(lr_of(s));
+  }
+  EXPECT_EQ(second.impl(), AdamWImpl::kFused);
+  for (std::size_t i = 0; i < straight.size(); ++i) {
+    EXPECT_TRUE(at::equal(straight[i].second, weights[i].second)) << straight[i].first;
+  }
+}
+
+TEST(GradClipCuda, MatchesTheCpu) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  const NamedTensors cpu = make_params(at::kCPU);
+  const NamedTensors gpu = copy_to(cpu, at::kCUDA);
+  const std::vector<at::Tensor> grads = make_grads(cpu, 0);
+  set_grads(cpu, grads);
+  set_grads(gpu, grads);
+  std::vector<at::Tensor> cpu_params, gpu_params;
+  for (const auto& e : cpu) cpu_params.push_back(e.second);
+  for (const auto& e : gpu) gpu_params.push_back(e.second);
+  const at::Tensor n_cpu = clip_grad_norm_(cpu_params, 0.1);
+  const at::Tensor n_gpu = clip_grad_norm_(gpu_params, 0.1);
+  EXPECT_TRUE(n_gpu.is_cuda());
+  EXPECT_NEAR(n_gpu.item<double>(), n_cpu.item<double>(), 1e-5 * n_cpu.item<double>());
+  ASSERT_GT(n_cpu.item<double>(), 0.1);  // clipping happened
+  for (std::size_t i = 0; i < cpu.size(); ++i) {
+    EXPECT_LT(rel_diff(gpu_params[i].grad(), cpu_params[i].grad()), 1e-5) << cpu[i].first;
+  }
+}
+
+}  // namespace
+}  // namespace distill::train
