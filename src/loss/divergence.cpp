@@ -18,7 +18,7 @@ at::Tensor entropy_rows(const at::Tensor& logp) { return logp.exp().mul_(logp).s
 Divergence forward_kl(const at::Tensor& ls, const at::Tensor& lt, bool with_grad) {
   const at::Tensor p = lt.exp();
   Divergence d;
-  d.per_row = (p * (lt - ls)).sum(-1);
+  d.per_row = (lt - ls).mul_(p).sum(-1);
   if (with_grad) d.grad = ls.exp().sub_(p);
   return d;
 }
@@ -33,28 +33,27 @@ Divergence reverse_kl(const at::Tensor& ls, const at::Tensor& lt, bool with_grad
   return d;
 }
 
-// log(exp(a) + exp(b)) with log1p: at::logaddexp computes log(1 + x), which loses a tiny x to
-// rounding, and the JSD near beta = 0 or 1 is made of such tiny terms. b is finite.
-at::Tensor log_add_exp(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor hi = at::maximum(a, b);
-  return at::minimum(a, b).sub_(hi).exp_().log1p_().add_(hi);
-}
-
 // m = beta p + (1 - beta) q; D = [beta KL(p || m) + (1 - beta) KL(q || m)] / (beta (1 - beta))
 //   = KL(p || m) / (1 - beta) + KL(q || m) / beta.
 // With h = log q - log m: d/dz_i = q_i * (h_i - KL(q || m)) / beta.
-// log m - log q and log m - log p are each formed from d = log p - log q by one log_add_exp, never
-// as a difference of two log-probabilities: near beta = 0 (1) they are tiny, and a difference would
-// lose them to rounding (fp32 keeps ~7 digits of log-probabilities of size ~10).
+// Near beta = 0 (1) the terms log m - log q (log m - log p) are tiny, and so is what they add up to,
+// so each is formed from d = log p - log q by one softplus (log1p(exp(x))): never as a difference of
+// two log-probabilities, which fp32 holds to ~1e-6 only, nor with at::logaddexp, whose log(1 + x)
+// rounds a tiny x away.
+//   log m - log p = log(beta + (1 - beta) q/p) = log beta + softplus(c - d)
+//   log m - log q = log(beta p/q + 1 - beta)   = log(1 - beta) + softplus(d - c),  c = log((1 - beta) / beta)
 Divergence jsd(double beta, const at::Tensor& ls, const at::Tensor& lt, bool with_grad) {
-  const at::Tensor d = lt - ls;  // (n, V) log p - log q
-  const at::Tensor log_beta = at::scalar_tensor(std::log(beta), d.options());
-  const at::Tensor log_1m_beta = at::scalar_tensor(std::log1p(-beta), d.options());
-  // log m - log p = log(beta + (1 - beta) q/p); log m - log q = log(beta p/q + 1 - beta)
-  const at::Tensor kl_p_m = -(lt.exp() * log_add_exp(log_beta, log_1m_beta - d)).sum(-1);
-  at::Tensor m_q = log_add_exp(log_beta + d, log_1m_beta);
+  const double log_beta = std::log(beta), log_1m_beta = std::log1p(-beta), c = log_1m_beta - log_beta;
+  at::Tensor d = lt - ls;  // (n, V)
+  at::Tensor kl_p_m;       // (n)
+  {
+    at::Tensor m_p = at::softplus(d.neg().add_(c)).add_(log_beta);
+    kl_p_m = m_p.mul_(lt.exp()).sum(-1).neg_();
+  }
+  at::Tensor m_q = at::softplus(d.sub_(c)).add_(log_1m_beta);
+  d.reset();
   const at::Tensor q = ls.exp();
-  const at::Tensor kl_q_m = -(q * m_q).sum(-1);
+  const at::Tensor kl_q_m = (q * m_q).sum(-1).neg_();
   Divergence out;
   out.per_row = kl_p_m / (1.0 - beta) + kl_q_m / beta;
   if (with_grad) out.grad = m_q.add_(kl_q_m.unsqueeze(1)).mul_(q).div_(-beta);  // q (h - KL(q || m)) / beta, h = -m_q

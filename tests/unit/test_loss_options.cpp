@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "distill/config/config.h"
@@ -76,6 +77,15 @@ TEST(LossAlpha, ZeroMeansPureCrossEntropy) {
   EXPECT_TRUE(at::equal(with.grad_hidden, without.grad_hidden));
   EXPECT_TRUE(at::equal(with.grad_weight, ce.grad_weight));
   EXPECT_TRUE(at::equal(with.loss, ce.loss));
+
+  // The unused KD term is left out, not multiplied by 0: a non-finite teacher cannot spoil the loss.
+  auto broken = batch;
+  broken.teacher_hidden = batch.teacher_hidden.clone();
+  broken.teacher_hidden[0][0] = std::numeric_limits<float>::infinity();
+  const LossResult b = fused_loss(broken, o);
+  EXPECT_FALSE(std::isfinite(b.kd_loss.item<double>()));
+  EXPECT_TRUE(at::equal(b.loss, ce.loss));
+  EXPECT_TRUE(at::equal(b.grad_weight, ce.grad_weight));
 }
 
 // In between, the loss is the alpha-weighted sum of its logged parts.
