@@ -1,5 +1,5 @@
 // Per-chunk loss math: forward/reverse KL, normalised generalised JSD and CE on fp32 logits, with
-// their gradients w.r.t. the student's logits written out by hand (docs/loss.md derives them).
+// their gradients w.r.t. the student's logits written out by hand (docs/loss.md lists them).
 #include "divergence.h"
 
 #include <ATen/ATen.h>
