@@ -46,7 +46,7 @@ struct LossConfig {
   double temperature = 2.0;         // T: softens both distributions; the KD term is scaled by T^2
   double alpha = 0.5;               // weight of the KD term; (1 - alpha) weights cross-entropy
   double beta = 0.5;                // JSD mixing weight (0 = forward KL, 1 = reverse KL)
-  std::int64_t chunk_tokens = 4096; // tokens per chunk of the fused LM-head + loss
+  std::int64_t chunk_tokens = 1024; // tokens per chunk of the fused LM-head + loss (~6 x chunk x V fp32 scratch)
   std::string cross_tokenizer = "none";  // none | transplant | align
 };
 

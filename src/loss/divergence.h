@@ -1,0 +1,42 @@
+// Per-chunk loss math (private to src/loss): values and the analytic gradient w.r.t. the student's
+// logits for every loss kind, on fp32 logits of one chunk of tokens.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+#include "distill/loss/kd_loss.h"
+
+namespace distill::loss::detail {
+
+// A divergence between the tempered distributions, per row, from log-probabilities.
+struct Divergence {
+  at::Tensor per_row;  // (n) fp32
+  at::Tensor grad;     // (n, V) fp32: d per_row / d z, z = student logits / T; undefined unless asked
+};
+
+// student_logp, teacher_logp: (n, V) log_softmax(logits / T) over the shared vocabulary.
+// kind is kForwardKL, kReverseKL or kJSD (beta in [0, 1]; docs/loss.md has the formulas).
+Divergence divergence(LossKind kind, double beta, const at::Tensor& student_logp, const at::Tensor& teacher_logp,
+                      bool with_grad);
+
+// One chunk's sums over its counted rows (labels != ignore_index); the caller divides by the number
+// of counted tokens of the whole batch.
+struct ChunkSums {
+  at::Tensor kd;               // () fp32: sum of the divergence (no T^2); 0 without teacher or for "ce"
+  at::Tensor ce;               // () fp32: sum of -log softmax(s)[label]
+  at::Tensor teacher_entropy;  // () fp32: sum of the teacher's entropy at T = 1; 0 without teacher
+  at::Tensor student_entropy;  // () fp32: sum of the student's entropy at T = 1
+  // (n, Vs) fp32: d/ds of sum over counted rows of alpha * T^2 * divergence + (1 - alpha) * ce;
+  // ignored rows are 0. Undefined unless asked.
+  at::Tensor grad_logits;
+};
+
+// student_logits (n, Vs) fp32; teacher_logits (n, Vt) fp32 or undefined (then no KD term);
+// labels (n) int64. The KD term's alpha is 0 for kind "ce". The logits are taken by value and
+// released once used (pass them with std::move to free their memory early).
+ChunkSums chunk_loss(at::Tensor student_logits, at::Tensor teacher_logits, const at::Tensor& labels,
+                     const KdLossOptions& options, bool with_grad);
+
+}  // namespace distill::loss::detail

@@ -1,0 +1,229 @@
+// The fused LM heads + loss: a loop over chunks of tokens that computes logits, loss sums and the
+// gradients w.r.t. the student's hidden states and head, and an autograd Function that hands those
+// gradients to backward. Full (N, V) logits never exist; memory is O(chunk_tokens * V).
+#if defined(__GNUC__) && !defined(__clang__)
+// g++ 13 reports false -Warray-bounds / -Wstringop-overflow warnings inside LibTorch's
+// autograd::Function::apply (a vector<bool> copy in its headers, inlined here).
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "distill/loss/kd_loss.h"
+#include "distill/util/errors.h"
+#include "distill/util/logging.h"
+#include "divergence.h"
+
+namespace distill::loss {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Flattened inputs: every tensor 2-D (rows = tokens) or 1-D (labels).
+struct Inputs {
+  at::Tensor student_hidden;  // (N, Es)
+  at::Tensor student_weight;  // (Vs, Es)
+  at::Tensor teacher_hidden;  // (N, Et), undefined when the teacher is not used
+  at::Tensor teacher_weight;  // (Vt, Et)
+  at::Tensor labels;          // (N) int64
+};
+
+struct Chunked {
+  KdLossOutput out;
+  at::Tensor grad_hidden;  // (N, Es) fp32, d loss / d student hidden; undefined unless asked
+  at::Tensor grad_weight;  // (Vs, Es) fp32, d loss / d student weight; undefined unless asked
+};
+
+[[noreturn]] void fail(const std::string& what) {
+  throw Error(ExitCode::kInternal, "fused_linear_kd_loss: " + what);
+}
+
+std::string shape(const at::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
+}
+
+void check_head(const LmHead& head, const char* who, const at::Tensor& labels) {
+  const at::Tensor& h = head.hidden;
+  const at::Tensor& w = head.weight;
+  if (!h.defined() || !w.defined()) fail(std::string(who) + " hidden states and head weight are required");
+  if (h.dim() < 2 || w.dim() != 2 || h.size(-1) != w.size(1)) {
+    fail(std::string(who) + " hidden " + shape(h) + " and head weight " + shape(w) + " do not match (N, E) / (V, E)");
+  }
+  if (!at::isFloatingType(h.scalar_type()) || !at::isFloatingType(w.scalar_type())) {
+    fail(std::string(who) + " hidden states and head weight must be floating point");
+  }
+  if (h.numel() / h.size(-1) != labels.numel()) {
+    fail(std::string(who) + " hidden " + shape(h) + " has a row count other than the labels' " + shape(labels));
+  }
+  if (h.device() != labels.device() || w.device() != labels.device()) {
+    fail(std::string(who) + " tensors and labels are on different devices");
+  }
+}
+
+// Once per process and (Vs, Vt) pair.
+void log_vocab_difference(std::int64_t vs, std::int64_t vt) {
+  static std::mutex mutex;
+  static std::set<std::pair<std::int64_t, std::int64_t>> seen;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!seen.insert({vs, vt}).second) return;
+  log::info("loss: student vocabulary {} and teacher vocabulary {} differ; the divergence compares the first {} "
+            "tokens, the cross-entropy uses all {} of the student's",
+            vs, vt, std::min(vs, vt), vs);
+}
+
+// The chunk loop. Gradients are summed over tokens in fp32 and divided by the number of counted
+// tokens at the end; the matmuls get the per-token gradients (magnitude ~1) in the compute dtype,
+// so fp16/bf16 do not underflow on 1/N.
+Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hidden, bool grad_weight) {
+  const at::Tensor& hs = in.student_hidden;
+  const std::int64_t n_rows = hs.size(0), vs = in.student_weight.size(0);
+  const bool with_teacher = in.teacher_hidden.defined();
+  const bool with_grad = grad_hidden || grad_weight;
+  const auto fp32 = hs.options().dtype(at::kFloat);
+  const at::Tensor ws = in.student_weight.to(hs.scalar_type());  // (Vs, Es) in the compute dtype
+  const at::Tensor wt = with_teacher ? in.teacher_weight.to(in.teacher_hidden.scalar_type()) : at::Tensor();
+
+  Chunked r;
+  at::Tensor kd = at::zeros({}, fp32), ce = at::zeros({}, fp32);
+  at::Tensor teacher_entropy = at::zeros({}, fp32), student_entropy = at::zeros({}, fp32);
+  if (grad_hidden) r.grad_hidden = at::empty({n_rows, hs.size(1)}, fp32);
+  if (grad_weight) r.grad_weight = at::zeros({vs, hs.size(1)}, fp32);
+
+  for (std::int64_t start = 0; start < n_rows; start += options.chunk_tokens) {
+    const std::int64_t n = std::min(options.chunk_tokens, n_rows - start);
+    const at::Tensor h = hs.narrow(0, start, n);                                  // (n, Es)
+    at::Tensor s = at::mm(h, ws.t()).to(at::kFloat);  // (n, Vs)
+    at::Tensor t;                                      // (n, Vt)
+    if (with_teacher) t = at::mm(in.teacher_hidden.narrow(0, start, n), wt.t()).to(at::kFloat);
+    detail::ChunkSums sums =
+        detail::chunk_loss(std::move(s), std::move(t), in.labels.narrow(0, start, n), options, with_grad);
+    kd.add_(sums.kd);
+    ce.add_(sums.ce);
+    teacher_entropy.add_(sums.teacher_entropy);
+    student_entropy.add_(sums.student_entropy);
+    if (!with_grad) continue;
+    const at::Tensor g = sums.grad_logits.to(hs.scalar_type());  // (n, Vs)
+    sums.grad_logits.reset();
+    if (grad_hidden) r.grad_hidden.narrow(0, start, n).copy_(at::mm(g, ws));  // (n, Es)
+    if (grad_weight) {
+      if (hs.scalar_type() == at::kFloat) {
+        r.grad_weight.addmm_(g.t(), h);  // (Vs, Es)
+      } else {
+        r.grad_weight.add_(at::mm(g.t(), h));
+      }
+    }
+  }
+
+  const at::Tensor tokens = in.labels.ne(options.ignore_index).sum();  // int64
+  const at::Tensor inv_tokens = tokens.clamp_min(1).to(at::kFloat).reciprocal();
+  const double T = options.temperature;
+  const double alpha = options.kind == LossKind::kCE ? 0.0 : options.alpha;
+  r.out.kd_loss = kd.mul_(inv_tokens).mul_(T * T);
+  r.out.ce_loss = ce.mul_(inv_tokens);
+  r.out.teacher_entropy = teacher_entropy.mul_(inv_tokens);
+  r.out.student_entropy = student_entropy.mul_(inv_tokens);
+  r.out.tokens = tokens;
+  // The unused term is left out rather than multiplied by 0, so that it cannot turn the loss into NaN.
+  if (alpha == 0.0) {
+    r.out.loss = r.out.ce_loss.clone();
+  } else if (alpha == 1.0) {
+    r.out.loss = r.out.kd_loss.clone();
+  } else {
+    r.out.loss = r.out.kd_loss * alpha + r.out.ce_loss * (1.0 - alpha);
+  }
+  if (grad_hidden) r.grad_hidden.mul_(inv_tokens);
+  if (grad_weight) r.grad_weight.mul_(inv_tokens);
+  return r;
+}
+
+// Everything the Function needs besides the student's two differentiable tensors; the teacher goes
+// here, outside autograd, so it can never receive a gradient.
+struct Extras {
+  Inputs inputs;
+  KdLossOptions options;
+  bool grad_hidden = false, grad_weight = false;
+  KdLossOutput* out = nullptr;  // receives the non-differentiable parts
+};
+
+class FusedLinearKd : public torch::autograd::Function<FusedLinearKd> {
+ public:
+  // hidden (N, Es), weight (Vs, Es) -> loss ()
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden, const at::Tensor& weight,
+                            const Extras& extras) {
+    Chunked r = run_chunks(extras.inputs, extras.options, extras.grad_hidden, extras.grad_weight);
+    if (r.grad_hidden.defined()) ctx->saved_data["grad_hidden"] = r.grad_hidden;
+    if (r.grad_weight.defined()) ctx->saved_data["grad_weight"] = r.grad_weight;
+    ctx->saved_data["hidden_dtype"] = static_cast<std::int64_t>(hidden.scalar_type());
+    ctx->saved_data["weight_dtype"] = static_cast<std::int64_t>(weight.scalar_type());
+    *extras.out = r.out;
+    return r.out.loss;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const at::Tensor& go = grad_out[0];  // ()
+    const auto scaled = [&](const char* key, const char* dtype_key) {
+      auto it = ctx->saved_data.find(key);
+      if (it == ctx->saved_data.end() || !go.defined()) return at::Tensor();
+      const auto dtype = static_cast<at::ScalarType>(ctx->saved_data[dtype_key].toInt());
+      return (it->second.toTensor() * go).to(dtype);
+    };
+    return {scaled("grad_hidden", "hidden_dtype"), scaled("grad_weight", "weight_dtype"), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+KdLossOutput fused_linear_kd_loss(const LmHead& student, const LmHead& teacher, const at::Tensor& labels,
+                                  const KdLossOptions& options) {
+  validate(options);
+  if (!labels.defined() || labels.scalar_type() != at::kLong) fail("labels must be an int64 tensor");
+  check_head(student, "student", labels);
+  const bool use_teacher = options.kind != LossKind::kCE && teacher.hidden.defined();
+  if (needs_teacher(options) && !use_teacher) {
+    fail(std::string("loss.kind ") + to_string(options.kind) + " with alpha > 0 needs the teacher");
+  }
+
+  Inputs in;
+  const std::int64_t es = student.hidden.size(-1);
+  in.student_hidden = student.hidden.reshape({-1, es});
+  in.student_weight = student.weight;
+  in.labels = labels.reshape({-1});
+  if (use_teacher) {
+    check_head(teacher, "teacher", labels);
+    in.teacher_hidden = teacher.hidden.detach().reshape({-1, teacher.hidden.size(-1)});
+    in.teacher_weight = teacher.weight.detach();
+    if (in.teacher_weight.size(0) != in.student_weight.size(0)) {
+      log_vocab_difference(in.student_weight.size(0), in.teacher_weight.size(0));
+    }
+  }
+
+  const bool grad_on = at::GradMode::is_enabled();
+  const bool grad_hidden = grad_on && in.student_hidden.requires_grad();
+  const bool grad_weight = grad_on && in.student_weight.requires_grad();
+  if (!grad_hidden && !grad_weight) {
+    at::NoGradGuard no_grad;
+    return run_chunks(in, options, false, false).out;
+  }
+
+  KdLossOutput out;
+  Extras extras{in, options, grad_hidden, grad_weight, &out};
+  // The Function's inputs are the student's tensors themselves; its forward reads them from extras.
+  extras.inputs.student_hidden = in.student_hidden.detach();
+  extras.inputs.student_weight = in.student_weight.detach();
+  at::Tensor loss = FusedLinearKd::apply(in.student_hidden, in.student_weight, extras);
+  out.loss = loss;
+  return out;
+}
+
+}  // namespace distill::loss
