@@ -149,10 +149,13 @@ def spm_rows(model_path, texts):
     sp = spm.SentencePieceProcessor(model_file=model_path)
 
     def proto_of(text):
-        try:
-            return sp.encode(text, out_type="immutable_proto")
-        except (TypeError, ValueError, RuntimeError):
-            return sp.encode_as_immutable_proto(text)
+        # sentencepiece < 0.2.1: out_type="immutable_proto"; newer releases: return_type="proto".
+        for kwargs in ({"return_type": "proto"}, {"out_type": "proto"}, {"out_type": "immutable_proto"}):
+            try:
+                return sp.encode(text, **kwargs)
+            except (TypeError, ValueError, RuntimeError):
+                continue
+        return sp.encode_as_immutable_proto(text)
 
     # The Python wrapper may turn byte spans into character spans (ConvertToUnicodeSpans: a byte
     # offset inside a character becomes that character's index). Probe with a 2-byte character;

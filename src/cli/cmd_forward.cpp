@@ -1,5 +1,6 @@
 // `distill forward`: the public parity tool. input_ids from a safetensors file in, fp32 logits out.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/torch.h>
 
 #include <memory>

@@ -8,6 +8,7 @@
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
 #endif
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/autograd.h>
 
 #include <algorithm>

@@ -9,6 +9,7 @@
 #include "distill/models/causal_lm.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/autograd.h>
 
 #include <cmath>

@@ -2,6 +2,7 @@
 #include "distill/models/loader.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/torch.h>
 
 #include <set>
