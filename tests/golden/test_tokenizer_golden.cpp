@@ -2,6 +2,8 @@
 // (tests/data/tokenizers/golden_<name>.jsonl, made by scripts/make_tokenizer_golden.py).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -70,7 +72,19 @@ std::string first_difference(const tokenizer::Tokenizer& tok, const std::vector<
 }
 
 // Compares one backend with its golden file; reports up to a dozen differing texts in detail.
-void check_golden(const std::string& name) {
+// A unigram SentencePiece model scores a segmentation by the sum of its pieces' scores, so two
+// segmentations made of the same pieces in another order ("0"+"00" vs "00"+"0" for "000") score
+// exactly the same: both are optimal, and which one wins is the library's tie-breaking, which
+// changed between sentencepiece 0.1.9x (the system library distill loads) and 0.2.x (the Python
+// package that made the golden file). Only such ties are tolerated, and only for SentencePiece.
+bool is_reordering_of_same_pieces(std::vector<TokenId> a, std::vector<TokenId> b) {
+  if (a.size() != b.size()) return false;
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  return a == b;
+}
+
+void check_golden(const std::string& name, bool score_ties_allowed = false) {
   const std::string golden_path = data_path("tokenizers/golden_" + name + ".jsonl");
   std::ifstream golden(golden_path);
   ASSERT_TRUE(golden.good()) << "missing " << golden_path
@@ -86,7 +100,7 @@ void check_golden(const std::string& name) {
 
   const bool floor_to_characters = meta.value("offsets_floored_to_characters", false);
   const tokenizer::Tokenizer& tok = shared_tokenizer(name);
-  std::size_t rows = 0, bad = 0, roundtrips = 0;
+  std::size_t rows = 0, bad = 0, roundtrips = 0, ties = 0;
   std::vector<std::string> report;
   auto fail = [&](const Text& t, const std::string& what) {
     ++bad;
@@ -104,6 +118,10 @@ void check_golden(const std::string& name) {
     const Encoding e = tok.encode(t.bytes, with_offsets);
     const auto want_ids = g.at("ids").get<std::vector<TokenId>>();
     if (e.ids != want_ids) {
+      if (score_ties_allowed && is_reordering_of_same_pieces(e.ids, want_ids) && tok.decode(e.ids) == tok.decode(want_ids)) {
+        ++ties;  // an equal-score segmentation: see is_reordering_of_same_pieces
+        continue;
+      }
       fail(t, "ids differ " + first_difference(tok, e.ids, want_ids));
       continue;
     }
@@ -156,6 +174,7 @@ void check_golden(const std::string& name) {
   std::string details;
   for (const auto& r : report) details += "\n  " + r;
   EXPECT_EQ(bad, 0u) << name << ": " << bad << " of " << rows << " texts differ from the reference:" << details;
+  EXPECT_LE(ties, rows / 100) << name << ": too many equal-score segmentations for tie-breaking to explain";
   // Lossless tokenizers give the text back for nearly every text (not for NFC-changed ones and a
   // few around special-token strings); a collapse here means decode broke.
   if (tok.lossless()) {
@@ -167,7 +186,7 @@ TEST(TokenizerGolden, Qwen3TokenizerJson) { check_golden("qwen3"); }
 TEST(TokenizerGolden, Llama2TokenizerJson) { check_golden("llama2"); }
 TEST(TokenizerGolden, Gpt2VocabAndMerges) { check_golden("gpt2"); }
 TEST(TokenizerGolden, QwenTiktoken) { check_golden("qwen-tiktoken"); }
-TEST(TokenizerGolden, BrownSentencePiece) { check_golden("brown-spm"); }
+TEST(TokenizerGolden, BrownSentencePiece) { check_golden("brown-spm", /*score_ties_allowed=*/true); }
 
 // encode_batch on several threads gives exactly what encode gives one text at a time.
 TEST(TokenizerGolden, BatchOnThreadsEqualsSequential) {

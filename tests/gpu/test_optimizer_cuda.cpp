@@ -95,7 +95,10 @@ TEST(AdamWCuda, FusedMatchesTheLoop) {
     if (a.scalar_type() == at::kLong) {
       EXPECT_TRUE(at::equal(a, b)) << fused_state.tensors[i].first;
     } else {
-      EXPECT_LT(rel_diff(a, b), 1e-5) << fused_state.tensors[i].first;
+      // The fused kernel updates the moments as lerp(m, g, 1 - b1) (m + (1-b1)(g - m)), the loop as
+      // b1*m + (1-b1)*g: equal in exact arithmetic, 1.3e-5 apart after 5 fp32 steps (measured on
+      // the H200), while the parameters agree to 1e-6 above.
+      EXPECT_LT(rel_diff(a, b), 5e-5) << fused_state.tensors[i].first;
     }
   }
 }
