@@ -1,6 +1,7 @@
 // SHA-256 against the FIPS 180-2 example vectors; base64 against RFC 4648's test vectors.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 
 #include "distill/util/base64.h"
@@ -11,13 +12,31 @@
 namespace distill::testing {
 namespace {
 
+std::string hash(std::string_view text, bool hardware) {
+  Sha256 h(hardware);
+  h.update(text);
+  return h.hex_digest();
+}
+
+// Both the portable code and, where the CPU has them, the SHA instructions.
 TEST(Sha256, FipsExampleVectors) {
-  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  // 56 bytes: the padding needs a second block.
-  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  for (bool hardware : {false, true}) {
+    EXPECT_EQ(hash("abc", hardware), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(hash("", hardware), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    // 56 bytes: the padding needs a second block.
+    EXPECT_EQ(hash("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", hardware),
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    EXPECT_EQ(hash(std::string(1000000, 'a'), hardware), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  }
+  std::printf("[          ] SHA instructions %s\n", sha256_hardware_available() ? "used" : "not available on this CPU");
+}
+
+TEST(Sha256, HardwareAndPortableAgreeOnVariedData) {
+  std::string text;
+  for (std::uint32_t i = 0; i < 100000; ++i) text += static_cast<char>((i * 2654435761u) >> 13);
+  for (std::size_t n : {0u, 1u, 55u, 64u, 127u, 1000u, 100000u}) {
+    EXPECT_EQ(hash(std::string_view(text).substr(0, n), true), hash(std::string_view(text).substr(0, n), false)) << n;
+  }
 }
 
 TEST(Sha256, IncrementalUpdatesInOddPiecesMatchOneShot) {
