@@ -49,7 +49,8 @@ TEST(RngState, JsonRoundTripAndBadStatesAreInputErrors) {
 
 // The trainer's view: save with the current RNG state, keep drawing, resume later, restore: the
 // resumed run draws what the uninterrupted one drew after the save.
-TEST(RngState, SurvivesACheckpointRoundTrip) {
+// With `explicit_capture` false the trainer leaves the states empty and the save captures them.
+void check_checkpoint_round_trip(bool explicit_capture) {
   TempDir dir;
   at::manual_seed(7);
   draws();
@@ -58,7 +59,7 @@ TEST(RngState, SurvivesACheckpointRoundTrip) {
     RunDir run(dir.path());
     run.resume(ResumeMode::kAuto);
     checkpoint::CheckpointData data = data_for_step(1);
-    data.state.rng = checkpoint::capture_rng_states();
+    data.state.rng = explicit_capture ? checkpoint::capture_rng_states() : checkpoint::RngStates{};
     run.save_checkpoint(data, 1);
     after_save = draws();
   }
@@ -69,6 +70,9 @@ TEST(RngState, SurvivesACheckpointRoundTrip) {
   checkpoint::restore_rng_states(loaded->state.rng, loaded->dir);
   expect_same(draws(), after_save);
 }
+
+TEST(RngState, SurvivesACheckpointRoundTrip) { check_checkpoint_round_trip(true); }
+TEST(RngState, EmptyStatesAreCapturedWhenSaving) { check_checkpoint_round_trip(false); }
 
 }  // namespace
 }  // namespace distill::testing

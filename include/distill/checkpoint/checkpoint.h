@@ -32,7 +32,7 @@ struct TrainingState {
   Json data_position = Json::object();  // opaque: the data loader's resumable position
   Json loss_scaler = Json::object();    // opaque: fp16 loss-scaler state ({} when unused)
   Json trainer = Json::object();        // opaque: anything else the trainer keeps (e.g. micro_batch after auto-halving)
-  RngStates rng;                        // capture_rng_states() at save time
+  RngStates rng;                        // capture_rng_states(); left empty, it is captured when saving
 };
 
 // What the trainer hands over for a save. Tensors may be on any device and of any safetensors dtype;
