@@ -31,6 +31,7 @@ enum class ResumeMode { kAuto, kAlways, kNever };
 // "auto" | "always" | "never"; anything else is a UsageError naming --resume.
 ResumeMode parse_resume_mode(const std::string& text);
 
+// One thread drives a RunDir (the training loop); it is not meant to be shared between threads.
 class RunDir {
  public:
   // Creates `dir` and dir/checkpoints if needed, takes the lock (a second run gets LockedError,
