@@ -2,6 +2,7 @@
 #include "distill/util/files.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -120,6 +121,27 @@ void remove_tree(const std::string& path) noexcept {
   ::chmod(path.c_str(), 0700);
   ::nftw(path.c_str(), open_up, 16, FTW_PHYS);                   // pre-order: fix permissions
   ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);  // post-order: remove
+}
+
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw OutputError(path, "cannot open to fsync: " + errno_text(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && !(err == EINVAL && is_directory(path))) throw OutputError(path, "fsync failed: " + errno_text(err));
+}
+
+void rename_path(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    throw OutputError(to, "cannot rename " + from + " to it: " + errno_text(errno));
+  }
+}
+
+std::int64_t file_size(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return -1;
+  return static_cast<std::int64_t>(st.st_size);
 }
 
 std::string make_temp_directory(const std::string& prefix) {

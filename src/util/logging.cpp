@@ -1,6 +1,7 @@
 // spdlog set-up: one stderr sink, coloured only on a terminal, level from flag or environment.
 #include "distill/util/logging.h"
 
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -27,6 +28,14 @@ spdlog::level::level_enum to_spdlog(Level level) {
 }
 
 Level current_level = Level::kInfo;
+std::shared_ptr<spdlog::sinks::sink> file_sink;  // train.log, when a run directory is open
+
+constexpr const char* kPlainPattern = "%Y-%m-%d %H:%M:%S.%e %l %v";
+
+void detach(const std::shared_ptr<spdlog::logger>& logger, const std::shared_ptr<spdlog::sinks::sink>& sink) {
+  auto& sinks = logger->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+}
 
 }  // namespace
 
@@ -49,7 +58,11 @@ void init(const std::string& level_text) {
       tty ? spdlog::color_mode::automatic : spdlog::color_mode::never);
   auto logger = std::make_shared<spdlog::logger>("distill", sink);
   // Terminal: short time and coloured level. Cron/CI: full timestamp, plain text, greppable.
-  logger->set_pattern(tty ? "%H:%M:%S %^%l%$ %v" : "%Y-%m-%d %H:%M:%S.%e %l %v");
+  logger->set_pattern(tty ? "%H:%M:%S %^%l%$ %v" : kPlainPattern);
+  if (file_sink) {
+    logger->sinks().push_back(file_sink);
+    logger->flush_on(spdlog::level::trace);
+  }
   spdlog::set_default_logger(logger);
 
   Level level = Level::kInfo;
@@ -67,6 +80,30 @@ void set_level(Level level) {
 }
 
 Level level() { return current_level; }
+
+void add_file_sink(const std::string& path) {
+  remove_file_sink();
+  std::shared_ptr<spdlog::sinks::sink> sink;
+  try {
+    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+  } catch (const spdlog::spdlog_ex& e) {
+    throw OutputError(path, std::string("cannot open the log file: ") + e.what());
+  }
+  sink->set_pattern(kPlainPattern);
+  const auto logger = spdlog::default_logger();
+  logger->sinks().push_back(sink);
+  logger->flush_on(spdlog::level::trace);
+  file_sink = std::move(sink);
+}
+
+void remove_file_sink() {
+  if (!file_sink) return;
+  const auto logger = spdlog::default_logger();
+  logger->flush();
+  detach(logger, file_sink);
+  logger->flush_on(spdlog::level::off);
+  file_sink.reset();
+}
 
 bool enabled(Level l) { return l >= current_level && current_level != Level::kOff; }
 

@@ -34,6 +34,13 @@ void create_directories(const std::string& dir);
 bool remove_file(const std::string& path);
 // rm -rf, best effort; never throws.
 void remove_tree(const std::string& path) noexcept;
+// fsync(2) of a file or a folder (a folder's fsync makes renames and new entries in it durable).
+// A file system that cannot fsync folders (EINVAL) is accepted. Throws OutputError naming the path.
+void fsync_path(const std::string& path);
+// rename(2) within one file system (atomic). Throws OutputError naming both paths.
+void rename_path(const std::string& from, const std::string& to);
+// Size of a regular file in bytes; -1 when it does not exist.
+std::int64_t file_size(const std::string& path);
 // A fresh folder "<base>/<prefix>XXXXXX" (base: $TMPDIR or /tmp). Throws OutputError.
 std::string make_temp_directory(const std::string& prefix);
 

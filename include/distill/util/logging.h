@@ -18,6 +18,11 @@ Level parse_level(const std::string& text, const std::string& source);
 // The level comes from `level_text` if given, else $DISTILL_LOG_LEVEL, else info.
 void init(const std::string& level_text = {});
 void set_level(Level level);
+// Also writes every log line (plain, full timestamp, flushed line by line so a killed process loses
+// nothing) to `path`, appended, until remove_file_sink(); the run directory's train.log. Replaces an
+// earlier file sink; survives a later init(). Call while no other thread logs. Throws OutputError.
+void add_file_sink(const std::string& path);
+void remove_file_sink();
 Level level();
 bool enabled(Level level);
 void write(Level level, const std::string& message);
