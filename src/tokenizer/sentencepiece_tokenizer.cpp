@@ -2,7 +2,9 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <mutex>
 
 #include "distill/util/files.h"
@@ -91,12 +93,49 @@ const SpmApi& spm_api() {
   return api;
 }
 
+// A cheap structural check of the protobuf wire format before the bytes reach sentencepiece: every
+// top-level field has a known wire type and stays inside the buffer, and the pieces (field 1,
+// length-delimited) are there. Garbage is then our InputError, whatever the library would do with it.
+bool looks_like_model_proto(const std::string& bytes) {
+  std::size_t i = 0;
+  bool has_pieces = false;
+  auto varint = [&](std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64 && i < bytes.size(); shift += 7) {
+      const auto b = static_cast<unsigned char>(bytes[i++]);
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  };
+  while (i < bytes.size()) {
+    std::uint64_t key = 0, len = 0;
+    if (!varint(key) || (key >> 3) == 0) return false;
+    switch (key & 7) {
+      case 0: if (!varint(len)) return false; break;
+      case 1: if (bytes.size() - i < 8) return false; i += 8; break;
+      case 5: if (bytes.size() - i < 4) return false; i += 4; break;
+      case 2:
+        if (!varint(len) || len > bytes.size() - i) return false;
+        i += len;
+        has_pieces = has_pieces || (key >> 3) == 1;
+        break;
+      default: return false;
+    }
+  }
+  return has_pieces;
+}
+
 void append_text(void* ctx, const char* text, std::size_t size) { static_cast<std::string*>(ctx)->append(text, size); }
 
 class SentencePieceTokenizer : public Tokenizer {
  public:
   SentencePieceTokenizer(const std::string& path, const TokenizerConfig& config) : api_(spm_api()) {
     const std::string bytes = read_input_file(path);
+    if (!looks_like_model_proto(bytes)) {
+      throw InputError(path, "not a SentencePiece model: not a serialized ModelProto",
+                       "tokenizer.model files are written by SentencePiece's spm_train");
+    }
     std::string error;
     spm_ = Handle(api_.load(bytes.data(), bytes.size(), append_text, &error), Free{api_.free});
     if (!spm_) {

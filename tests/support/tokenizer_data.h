@@ -29,8 +29,10 @@ inline std::string tokenizer_path(const std::string& name) {
   return downloaded_path(name);
 }
 
-// Loading the Qwen tokenizer.json takes a while: tests share one instance per name.
-inline const tokenizer::Tokenizer& shared_tokenizer(const std::string& name) {
+// Loading the Qwen tokenizer.json takes a while: tests share one instance per name. The name is a
+// C string so that callers may bind the result to a reference (g++ 13's -Wdangling-reference fires
+// on a temporary std::string argument).
+inline const tokenizer::Tokenizer& shared_tokenizer(const char* name) {
   static std::mutex mu;
   static std::map<std::string, std::unique_ptr<tokenizer::Tokenizer>> cache;
   std::lock_guard<std::mutex> lock(mu);

@@ -28,15 +28,24 @@ extern "C" {
 
 int distill_spm_api_version(void) { return DISTILL_SPM_API_VERSION; }
 
+// No C++ exception may cross this C interface (the caller's runtime cannot catch it): every entry
+// point that calls into sentencepiece reports failures through `error` instead.
 DistillSpm* distill_spm_load(const char* model, size_t size, DistillSpmTextFn error, void* ctx) {
-  auto* spm = new DistillSpm();
-  const auto status = spm->sp.LoadFromSerializedProto(std::string_view(model, size));
-  if (!status.ok()) {
-    report(error, ctx, status.ToString());
-    delete spm;
-    return nullptr;
+  try {
+    auto* spm = new DistillSpm();
+    const auto status = spm->sp.LoadFromSerializedProto(std::string_view(model, size));
+    if (!status.ok()) {
+      report(error, ctx, status.ToString());
+      delete spm;
+      return nullptr;
+    }
+    return spm;
+  } catch (const std::exception& e) {
+    report(error, ctx, e.what());
+  } catch (...) {
+    report(error, ctx, "unknown exception in sentencepiece");
   }
-  return spm;
+  return nullptr;
 }
 
 void distill_spm_free(DistillSpm* spm) { delete spm; }
@@ -65,31 +74,45 @@ int distill_spm_is(const DistillSpm* spm, int32_t id, int kind) {
 
 int distill_spm_encode(const DistillSpm* spm, const char* text, size_t size, DistillSpmPieceFn piece,
                        DistillSpmTextFn error, void* ctx) {
-  sentencepiece::ImmutableSentencePieceText spt;
-  const auto status = spm->sp.Encode(std::string_view(text, size), spt.mutable_proto());
-  if (!status.ok()) {
-    report(error, ctx, status.ToString());
-    return 1;
+  try {
+    sentencepiece::ImmutableSentencePieceText spt;
+    const auto status = spm->sp.Encode(std::string_view(text, size), spt.mutable_proto());
+    if (!status.ok()) {
+      report(error, ctx, status.ToString());
+      return 1;
+    }
+    const size_t n = spt.pieces_size();
+    for (size_t i = 0; i < n; ++i) {
+      const auto p = spt.pieces(static_cast<int>(i));
+      piece(ctx, static_cast<int32_t>(p.id()), p.begin(), p.end());
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    report(error, ctx, e.what());
+  } catch (...) {
+    report(error, ctx, "unknown exception in sentencepiece");
   }
-  const size_t n = spt.pieces_size();
-  for (size_t i = 0; i < n; ++i) {
-    const auto p = spt.pieces(static_cast<int>(i));
-    piece(ctx, static_cast<int32_t>(p.id()), p.begin(), p.end());
-  }
-  return 0;
+  return 1;
 }
 
 int distill_spm_decode(const DistillSpm* spm, const int32_t* ids, size_t n, DistillSpmTextFn out,
                        DistillSpmTextFn error, void* ctx) {
-  std::vector<int> v(ids, ids + n);
-  std::string text;
-  const auto status = spm->sp.Decode(v, &text);
-  if (!status.ok()) {
-    report(error, ctx, status.ToString());
-    return 1;
+  try {
+    std::vector<int> v(ids, ids + n);
+    std::string text;
+    const auto status = spm->sp.Decode(v, &text);
+    if (!status.ok()) {
+      report(error, ctx, status.ToString());
+      return 1;
+    }
+    out(ctx, text.data(), text.size());
+    return 0;
+  } catch (const std::exception& e) {
+    report(error, ctx, e.what());
+  } catch (...) {
+    report(error, ctx, "unknown exception in sentencepiece");
   }
-  out(ctx, text.data(), text.size());
-  return 0;
+  return 1;
 }
 
 void distill_spm_id_to_piece(const DistillSpm* spm, int32_t id, DistillSpmTextFn out, void* ctx) {
