@@ -8,6 +8,8 @@
 #endif
 #include "distill/models/causal_lm.h"
 
+#include "distill/util/autocast.h"
+
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/autograd.h>
@@ -94,6 +96,15 @@ struct LayerExtras {
   at::Tensor cos, sin, key_padding;  // any may be undefined
 };
 
+// Autocast is thread-local and backward runs on autograd's threads: the recomputation must run
+// under the autocast state the forward saw, or it computes another function.
+struct SavedAutocast {
+  AutocastState cuda, cpu;
+  static SavedAutocast capture() {
+    return {autocast_state(c10::DeviceType::CUDA), autocast_state(c10::DeviceType::CPU)};
+  }
+};
+
 at::Tensor run_layer(const LayerExtras& e, const at::Tensor& x) {
   AttentionMasks masks;
   masks.seq_len = x.size(1);
@@ -109,6 +120,10 @@ class RecomputeLayer : public torch::autograd::Function<RecomputeLayer> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const LayerExtras& extras) {
     ctx->save_for_backward({x});
     ctx->saved_data["layer"] = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(extras.layer));
+    const SavedAutocast autocast = SavedAutocast::capture();
+    ctx->saved_data["autocast"] = std::vector<std::int64_t>{
+        autocast.cuda.enabled, static_cast<std::int64_t>(autocast.cuda.dtype), autocast.cpu.enabled,
+        static_cast<std::int64_t>(autocast.cpu.dtype)};
     for (const auto& [key, t] : {std::pair<const char*, const at::Tensor*>{"cos", &extras.cos},
                                  {"sin", &extras.sin}, {"key_padding", &extras.key_padding}}) {
       if (t->defined()) ctx->saved_data[key] = *t;
@@ -129,9 +144,12 @@ class RecomputeLayer : public torch::autograd::Function<RecomputeLayer> {
     e.cos = get("cos");
     e.sin = get("sin");
     e.key_padding = get("key_padding");
+    const auto saved = ctx->saved_data["autocast"].toIntVector();
     at::Tensor y;
     {
       at::AutoGradMode grad_on(true);
+      AutocastScope cuda(c10::DeviceType::CUDA, saved[0] != 0, static_cast<c10::ScalarType>(saved[1]));
+      AutocastScope cpu(c10::DeviceType::CPU, saved[2] != 0, static_cast<c10::ScalarType>(saved[3]));
       y = run_layer(e, x);
     }
     torch::autograd::backward({y}, {grad_out[0]});

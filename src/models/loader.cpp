@@ -5,6 +5,8 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/torch.h>
 
+#include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -27,21 +29,6 @@ std::string shape_text(at::IntArrayRef shape) {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-bool is_float(io::DType d) {
-  return d == io::DType::kF32 || d == io::DType::kBF16 || d == io::DType::kF16 || d == io::DType::kF64;
-}
-
-// The checkpoint's name for an HF tensor: as written by transformers, or without the base-model
-// prefix (older GPT-2/OPT files store "h.0..." / "decoder....").
-std::string resolve(const io::Checkpoint& ckpt, const ModelSpec& spec, const std::string& hf) {
-  if (ckpt.contains(hf)) return hf;
-  if (!spec.base_prefix.empty() && hf.rfind(spec.base_prefix, 0) == 0) {
-    const std::string bare = hf.substr(spec.base_prefix.size());
-    if (ckpt.contains(bare)) return bare;
-  }
-  return {};
 }
 
 std::string list_some(const std::vector<std::string>& names, size_t limit = 5) {
@@ -69,10 +56,25 @@ std::string dtype_label(at::ScalarType dtype) {
   }
 }
 
-void load_weights(CausalLMImpl& model, const io::Checkpoint& ckpt) {
+namespace {
+
+// Where a tensor comes from, for error messages.
+using Locator = std::function<std::string(const std::string& name)>;
+
+void load_weights_from(CausalLMImpl& model, const std::map<std::string, at::Tensor>& tensors,
+                       const Locator& where, const std::string& source) {
   const ModelSpec& spec = model.spec();
   const Family& family = family_of(spec);
   auto params = model.named_parameters(/*recurse=*/true);
+  auto contains = [&tensors](const std::string& n) { return tensors.count(n) != 0; };
+  auto resolve = [&](const std::string& hf) -> std::string {
+    if (contains(hf)) return hf;
+    if (!spec.base_prefix.empty() && hf.rfind(spec.base_prefix, 0) == 0) {
+      const std::string bare = hf.substr(spec.base_prefix.size());
+      if (contains(bare)) return bare;
+    }
+    return {};
+  };
   std::set<std::string> used;
   std::vector<std::string> missing;
   at::NoGradGuard no_grad;
@@ -82,50 +84,65 @@ void load_weights(CausalLMImpl& model, const io::Checkpoint& ckpt) {
     std::int64_t row = 0;
     for (size_t j = 0; j < rule.hf_names.size(); ++j) {
       const std::int64_t rows = rule.rows.empty() ? dst->size(0) : rule.rows[j];
-      const std::string name = resolve(ckpt, spec, rule.hf_names[j]);
+      const std::string name = resolve(rule.hf_names[j]);
       if (name.empty()) {
         missing.push_back(rule.hf_names[j]);
         row += rows;
         continue;
       }
       used.insert(name);
-      const io::TensorInfo& info = ckpt.info(name);
+      at::Tensor src = tensors.at(name);
       std::vector<std::int64_t> expected(dst->sizes().begin(), dst->sizes().end());
       expected[0] = rows;
       if (rule.transform == Transform::kTranspose) std::reverse(expected.begin(), expected.end());
-      if (info.shape != expected) {
-        throw InputError(ckpt.file_of(name), "tensor '" + name + "' has wrong shape; expected " +
-                                                 shape_text(expected) + ", got " + shape_text(info.shape),
+      const std::vector<std::int64_t> got(src.sizes().begin(), src.sizes().end());
+      if (got != expected) {
+        throw InputError(where(name), "tensor '" + name + "' has wrong shape; expected " + shape_text(expected) +
+                                          ", got " + shape_text(got),
                          "config.json and the weights disagree: check that they come from the same model");
       }
-      if (!is_float(info.dtype)) {
-        throw InputError(ckpt.file_of(name), "tensor '" + name + "' has dtype " + io::dtype_name(info.dtype) +
-                                                 "; weights must be F32, BF16, F16 or F64");
+      if (!at::isFloatingType(src.scalar_type())) {
+        throw InputError(where(name), "tensor '" + name + "' has dtype " +
+                                          io::dtype_name(io::to_dtype(src.scalar_type())) +
+                                          "; weights must be F32, BF16, F16 or F64");
       }
-      at::Tensor src = ckpt.tensor(name);
       if (rule.transform == Transform::kTranspose) src = src.t();
       dst->narrow(0, row, rows).copy_(src);
       row += rows;
     }
   }
   if (!missing.empty()) {
-    throw InputError(ckpt.files().front()->path(),
-                     std::to_string(missing.size()) + " tensor(s) missing from the checkpoint: " + list_some(missing),
+    throw InputError(source, std::to_string(missing.size()) + " tensor(s) missing from the checkpoint: " +
+                                 list_some(missing),
                      "config.json (" + spec.architecture + ") expects them; is the checkpoint complete?");
   }
   std::vector<std::string> leftovers;
-  for (const std::string& name : ckpt.names()) {
+  for (const auto& [name, tensor] : tensors) {
     if (used.count(name)) continue;
     bool ignored = spec.tie_word_embeddings && name == "lm_head.weight";  // tied: the embedding is the head
     for (const auto& suffix : family.ignored_suffixes) ignored = ignored || ends_with(name, suffix);
     if (!ignored) leftovers.push_back(name);
   }
   if (!leftovers.empty()) {
-    throw InputError(ckpt.files().front()->path(),
-                     std::to_string(leftovers.size()) + " tensor(s) that config.json does not account for: " +
-                         list_some(leftovers),
+    throw InputError(source, std::to_string(leftovers.size()) + " tensor(s) that config.json does not account for: " +
+                                 list_some(leftovers),
                      "config.json and the weights disagree (layer count, tied embeddings, biases?)");
   }
+}
+
+}  // namespace
+
+void load_weights(CausalLMImpl& model, const io::Checkpoint& ckpt) {
+  std::map<std::string, at::Tensor> tensors;
+  for (const std::string& name : ckpt.names()) tensors.emplace(name, ckpt.tensor(name));  // zero-copy views
+  load_weights_from(model, tensors, [&ckpt](const std::string& n) { return ckpt.file_of(n); },
+                    ckpt.files().front()->path());
+}
+
+void load_weights(CausalLMImpl& model, const io::NamedTensors& named, const std::string& source) {
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& [name, tensor] : named) tensors.emplace(name, tensor);
+  load_weights_from(model, tensors, [&source](const std::string&) { return source; }, source);
 }
 
 CausalLM load_model(const std::string& dir, const LoadOptions& options) {

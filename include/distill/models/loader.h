@@ -22,8 +22,11 @@ struct LoadOptions {
 // config does not account for, unknown architecture.
 CausalLM load_model(const std::string& dir, const LoadOptions& options = {});
 
-// Fills an existing model's parameters from a checkpoint (same checks as load_model).
+// Fills an existing model's parameters from a checkpoint (same checks as load_model). Names with or
+// without the base-model prefix are accepted (older GPT-2/OPT files store "h.0..." / "decoder....").
 void load_weights(CausalLMImpl& model, const io::Checkpoint& checkpoint);
+// The same from tensors in HF layout (a training checkpoint); `source` names them in errors.
+void load_weights(CausalLMImpl& model, const io::NamedTensors& tensors, const std::string& source);
 
 // The model's weights under their HF names and layouts (fused tensors split, GPT-2 Conv1D transposed
 // back), in the model's dtype, on the CPU.

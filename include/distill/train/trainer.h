@@ -1,0 +1,76 @@
+// The training loop: teacher forward (no grad) + student forward/backward through the fused KD loss,
+// AdamW with warmup + decay, accumulation, clipping, precision, checkpoints, resume and signals.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "distill/checkpoint/run_dir.h"
+#include "distill/config/config.h"
+#include "distill/dist/process_group.h"
+#include "distill/loss/kd_loss.h"
+#include "distill/models/causal_lm.h"
+#include "distill/train/batch_source.h"
+#include "distill/train/loss_scaler.h"
+#include "distill/train/optimizer.h"
+#include "distill/train/schedule.h"
+
+namespace distill::train {
+
+struct TrainResult {
+  std::int64_t steps_done = 0;     // optimizer steps completed in total (resumed ones included)
+  std::int64_t resumed_from = -1;  // step the run resumed at; -1 for a fresh start
+  std::int64_t skipped_steps = 0;  // non-finite or overflowed steps skipped in this process
+  double last_loss = 0.0;          // the last logged loss
+};
+
+struct TrainerParts {
+  models::CausalLM student{nullptr};  // fp32 master weights, trainable, on the training device
+  models::CausalLM teacher{nullptr};  // frozen, eval mode; null when the loss needs no teacher
+  BatchSource* train = nullptr;       // micro-batches of data.seq_len tokens
+  BatchSource* valid = nullptr;       // optional
+  // Called before each piece of a micro-batch is processed (tests use it to simulate running out of
+  // memory or a signal at a precise moment).
+  std::function<void(const Batch& piece)> on_micro_batch;
+};
+
+class Trainer {
+ public:
+  // `config` is the resolved config (it is written into the run directory); `run_dir` holds the lock.
+  Trainer(const config::Config& config, const nlohmann::ordered_json& resolved_config, checkpoint::RunDir& run_dir,
+          TrainerParts parts, std::unique_ptr<dist::ProcessGroup> group = nullptr);
+
+  // Resumes per `mode`, trains to train.max_steps, saves the final checkpoint. Throws
+  // InterruptedError (exit 5) after saving when SIGINT/SIGTERM arrives, OutOfMemoryError (exit 4),
+  // and Error(kInternal) after train.max_nonfinite_steps consecutive non-finite losses.
+  TrainResult run(checkpoint::ResumeMode mode);
+
+ private:
+  struct StepStats;
+  void resume(const checkpoint::LoadedCheckpoint& ckpt);
+  StepStats train_step(std::int64_t step);
+  StepStats run_micro_batches(const std::vector<Batch>& batches);
+  void validate(std::int64_t step);
+  void save(std::int64_t step);
+
+  const config::Config& config_;
+  nlohmann::ordered_json resolved_config_;
+  checkpoint::RunDir& run_dir_;
+  TrainerParts parts_;
+  std::unique_ptr<dist::ProcessGroup> group_;
+  loss::KdLossOptions loss_options_;
+  ScheduleOptions schedule_;
+  std::unique_ptr<AdamW> optimizer_;
+  LossScaler scaler_;
+  at::Device device_;
+  bool autocast_ = false;
+  at::ScalarType compute_dtype_ = at::kFloat;
+  std::int64_t splits_ = 1;           // each micro-batch is cut into this many pieces (auto_micro_batch)
+  std::int64_t step_ = 0;
+  std::int64_t consecutive_nonfinite_ = 0;
+  std::int64_t skipped_ = 0;
+};
+
+}  // namespace distill::train

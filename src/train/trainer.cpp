@@ -1,0 +1,410 @@
+// The training loop. Per optimizer step: draw grad_accum micro-batches; for each, teacher hidden
+// states (no grad) and student hidden states (autocast), the fused chunked KD loss, backward; then
+// unscale (fp16), clip, one finiteness check, AdamW step or skip; log, validate, checkpoint.
+#include "distill/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <c10/util/Exception.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "distill/checkpoint/rng_state.h"
+#include "distill/models/loader.h"
+#include "distill/train/grad_clip.h"
+#include "distill/train/progress.h"
+#include "distill/util/autocast.h"
+#include "distill/util/cuda_memory.h"
+#include "distill/util/errors.h"
+#include "distill/util/logging.h"
+#include "distill/util/signals.h"
+
+#ifdef DISTILL_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace distill::train {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kOomHint =
+    "lower train.micro_batch (raise train.grad_accum to keep the effective batch), set "
+    "train.grad_checkpointing=true, lower data.seq_len or loss.chunk_tokens, or set train.auto_micro_batch=true";
+
+void empty_device_cache() {
+#ifdef DISTILL_WITH_CUDA
+  c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+}
+
+// Cuts a micro-batch into `pieces` along the batch dimension.
+std::vector<Batch> split_batch(const Batch& b, std::int64_t pieces) {
+  if (pieces == 1) return {b};
+  const auto ids = b.input_ids.chunk(pieces, 0);
+  const auto labels = b.labels.chunk(pieces, 0);
+  std::vector<at::Tensor> masks;
+  if (b.attention_mask.defined()) masks = b.attention_mask.chunk(pieces, 0);
+  std::vector<Batch> out;
+  for (size_t i = 0; i < ids.size(); ++i) out.push_back({ids[i], labels[i], masks.empty() ? at::Tensor() : masks[i]});
+  return out;
+}
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+}  // namespace
+
+struct Trainer::StepStats {
+  at::Tensor loss, kd_loss, ce_loss, teacher_entropy, student_entropy;  // fp32 0-dim, device
+  at::Tensor grad_norm;                                                  // pre-clip global norm
+  double lr = 0.0;
+  std::int64_t input_tokens = 0;  // tokens fed to the student (B * T summed), host-side
+  bool applied = true;            // false: skipped (non-finite or fp16 overflow)
+};
+
+Trainer::Trainer(const config::Config& config, const nlohmann::ordered_json& resolved_config,
+                 checkpoint::RunDir& run_dir, TrainerParts parts, std::unique_ptr<dist::ProcessGroup> group)
+    : config_(config),
+      resolved_config_(resolved_config),
+      run_dir_(run_dir),
+      parts_(std::move(parts)),
+      group_(group ? std::move(group) : dist::single_process_group()),
+      loss_options_(loss::options_from_config(config.loss)),
+      schedule_(ScheduleOptions::from_config(config)),
+      scaler_(config.train.precision == "fp16"),
+      device_(at::kCPU) {
+  loss::validate(loss_options_);
+  if (!parts_.student) throw Error(ExitCode::kInternal, "trainer: no student model");
+  if (!parts_.train) throw Error(ExitCode::kInternal, "trainer: no training data");
+  if (loss::needs_teacher(loss_options_) && !parts_.teacher) {
+    throw UsageError("loss.kind '" + config.loss.kind + "' with loss.alpha > 0 needs a teacher",
+                     "set teacher.path, or loss.kind=ce for plain language-model training");
+  }
+  device_ = parts_.student->device();
+  const std::string& precision = config.train.precision;
+  if (precision == "bf16") {
+    autocast_ = true;
+    compute_dtype_ = at::kBFloat16;
+  } else if (precision == "fp16") {
+    if (!device_.is_cuda()) {
+      throw UsageError("train.precision 'fp16' needs a CUDA device", "use bf16 or fp32 on the CPU");
+    }
+    autocast_ = true;
+    compute_dtype_ = at::kHalf;
+  }
+  parts_.student->train();
+  parts_.student->set_grad_checkpointing(config.train.grad_checkpointing);
+  if (parts_.teacher) {
+    parts_.teacher->eval();
+    for (auto& p : parts_.teacher->parameters()) p.set_requires_grad(false);
+  }
+  NamedTensors params;
+  for (const auto& item : parts_.student->named_parameters()) {
+    if (item.value().requires_grad()) params.emplace_back(item.key(), item.value());
+  }
+  optimizer_ = std::make_unique<AdamW>(params, AdamWOptions::from_config(config.optim));
+}
+
+void Trainer::resume(const checkpoint::LoadedCheckpoint& ckpt) {
+  models::load_weights(*parts_.student, ckpt.model, ckpt.dir);
+  OptimizerState state{ckpt.optimizer, ckpt.state.trainer.value("optimizer", Json::object())};
+  optimizer_->load_state(state, ckpt.dir);
+  parts_.train->seek(ckpt.state.data_position);
+  scaler_.load_state(ckpt.state.loss_scaler);
+  splits_ = ckpt.state.trainer.value("splits", std::int64_t{1});
+  checkpoint::restore_rng_states(ckpt.state.rng, ckpt.dir);
+  step_ = ckpt.state.step;
+  log::info("resumed from {} at step {}", ckpt.dir, step_);
+}
+
+Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches) {
+  const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device_);
+  StepStats s;
+  s.loss = at::zeros({}, f32);
+  s.kd_loss = at::zeros({}, f32);
+  s.ce_loss = at::zeros({}, f32);
+  s.teacher_entropy = at::zeros({}, f32);
+  s.student_entropy = at::zeros({}, f32);
+  const bool use_teacher = parts_.teacher && loss::needs_teacher(loss_options_);
+  const double pieces = static_cast<double>(batches.size() * static_cast<size_t>(splits_));
+  for (const Batch& batch : batches) {
+    if (batch.input_ids.size(0) < splits_) {
+      throw OutOfMemoryError("out of memory with a micro-batch of one sequence (data.seq_len " +
+                                 std::to_string(batch.input_ids.size(1)) + ")",
+                             kOomHint);
+    }
+    for (const Batch& piece : split_batch(batch, splits_)) {
+      if (parts_.on_micro_batch) parts_.on_micro_batch(piece);
+      const at::Tensor ids = piece.input_ids.to(device_, /*non_blocking=*/true);
+      const at::Tensor labels = piece.labels.to(device_, /*non_blocking=*/true);
+      models::ForwardOptions fo;
+      if (piece.attention_mask.defined()) fo.attention_mask = piece.attention_mask.to(device_, true);
+      s.input_tokens += ids.numel();
+      loss::LmHead teacher;
+      if (use_teacher) {
+        at::NoGradGuard no_grad;
+        teacher.hidden = parts_.teacher->hidden_states(ids, fo);  // (B, T, Et) in the teacher's dtype
+        teacher.weight = parts_.teacher->lm_head_weight();
+      }
+      at::Tensor hidden;
+      {
+        AutocastScope autocast(device_.type(), autocast_, compute_dtype_);
+        hidden = parts_.student->hidden_states(ids, fo);  // (B, T, Es); fp32 residual stream under autocast
+      }
+      if (autocast_) hidden = hidden.to(compute_dtype_);  // the fused loss's matmuls run in this dtype
+      const loss::KdLossOutput out =
+          loss::fused_linear_kd_loss({hidden, parts_.student->lm_head_weight()}, teacher, labels, loss_options_);
+      const double weight = 1.0 / pieces;
+      (out.loss * (weight * scaler_.scale())).backward();
+      s.loss.add_(out.loss.detach(), weight);
+      s.kd_loss.add_(out.kd_loss, weight);
+      s.ce_loss.add_(out.ce_loss, weight);
+      s.teacher_entropy.add_(out.teacher_entropy, weight);
+      s.student_entropy.add_(out.student_entropy, weight);
+    }
+  }
+  return s;
+}
+
+Trainer::StepStats Trainer::train_step(std::int64_t step) {
+  std::vector<Batch> batches;
+  for (std::int64_t i = 0; i < config_.train.grad_accum; ++i) {
+    auto batch = parts_.train->next();
+    if (!batch) throw InputError("data.train", "the training data produced no batch");
+    batches.push_back(std::move(*batch));
+  }
+  StepStats s;
+  for (;;) {
+    try {
+      s = run_micro_batches(batches);
+      break;
+    } catch (const c10::OutOfMemoryError& e) {
+      optimizer_->zero_grad();
+      empty_device_cache();
+      const std::int64_t pieces = batches.front().input_ids.size(0);
+      if (!config_.train.auto_micro_batch || splits_ * 2 > pieces) {
+        throw OutOfMemoryError("out of memory at step " + std::to_string(step + 1) + " (micro_batch " +
+                                   std::to_string(pieces / splits_) + "): " + std::string(e.what_without_backtrace()).substr(0, 200),
+                               kOomHint);
+      }
+      splits_ *= 2;
+      log::warn("out of memory: halving the micro-batch to {} sequences and accumulating {}x more (same effective batch)",
+                pieces / splits_, splits_);
+    }
+  }
+  std::vector<at::Tensor> grads;
+  NamedTensors params = optimizer_->params();
+  std::vector<at::Tensor> tensors;
+  for (auto& [name, p] : params) {
+    tensors.push_back(p);
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (scaler_.enabled() && !grads.empty()) {
+    at::_foreach_mul_(grads, 1.0 / scaler_.scale());
+  }
+  group_->all_reduce_mean(grads);
+  s.lr = lr_at(schedule_, step);
+  s.grad_norm = clip_grad_norm_(tensors, config_.optim.grad_clip);
+  // The one host synchronisation of a step: was it finite?
+  const at::Tensor flags = at::stack({at::isfinite(s.loss), at::isfinite(s.grad_norm.to(at::kFloat))}).cpu();
+  const bool loss_ok = flags[0].item<bool>();
+  const bool grads_ok = flags[1].item<bool>();
+  if (loss_ok && grads_ok) {
+    optimizer_->step(s.lr);
+    scaler_.update(false);
+    consecutive_nonfinite_ = 0;
+  } else if (loss_ok && scaler_.enabled()) {
+    s.applied = false;
+    ++skipped_;
+    scaler_.update(true);
+    log::debug("step {}: fp16 gradients overflowed; step skipped, loss scale now {}", step + 1, scaler_.scale());
+  } else {
+    s.applied = false;
+    ++skipped_;
+    ++consecutive_nonfinite_;
+    log::warn("step {}: non-finite {}; step skipped ({} in a row, stopping at {})", step + 1,
+              loss_ok ? "gradients" : "loss", consecutive_nonfinite_, config_.train.max_nonfinite_steps);
+    if (consecutive_nonfinite_ >= config_.train.max_nonfinite_steps) {
+      throw Error(ExitCode::kInternal,
+                  std::to_string(consecutive_nonfinite_) + " consecutive non-finite steps at step " +
+                      std::to_string(step + 1) + "; stopping (the last checkpoint is kept)",
+                  "lower optim.lr, raise schedule.warmup_steps, keep optim.grad_clip on, or use bf16 instead of fp16");
+    }
+  }
+  optimizer_->zero_grad();
+  return s;
+}
+
+void Trainer::validate(std::int64_t step) {
+  BatchSource* valid = parts_.valid;
+  if (!valid) return;
+  at::NoGradGuard no_grad;
+  parts_.student->eval();
+  valid->rewind();
+  const auto f64 = at::TensorOptions().dtype(at::kDouble).device(device_);
+  at::Tensor loss = at::zeros({}, f64), kd = at::zeros({}, f64), ce = at::zeros({}, f64), tokens = at::zeros({}, f64);
+  const bool use_teacher = parts_.teacher && loss::needs_teacher(loss_options_);
+  std::int64_t batches = 0;
+  while (auto batch = valid->next()) {
+    const at::Tensor ids = batch->input_ids.to(device_);
+    const at::Tensor labels = batch->labels.to(device_);
+    models::ForwardOptions fo;
+    if (batch->attention_mask.defined()) fo.attention_mask = batch->attention_mask.to(device_);
+    loss::LmHead teacher;
+    if (use_teacher) {
+      teacher.hidden = parts_.teacher->hidden_states(ids, fo);
+      teacher.weight = parts_.teacher->lm_head_weight();
+    }
+    at::Tensor hidden;
+    {
+      AutocastScope autocast(device_.type(), autocast_, compute_dtype_);
+      hidden = parts_.student->hidden_states(ids, fo);
+    }
+    if (autocast_) hidden = hidden.to(compute_dtype_);
+    const auto out =
+        loss::fused_linear_kd_loss({hidden, parts_.student->lm_head_weight()}, teacher, labels, loss_options_);
+    const at::Tensor n = out.tokens.to(at::kDouble);
+    loss.add_(out.loss.to(at::kDouble) * n);
+    kd.add_(out.kd_loss.to(at::kDouble) * n);
+    ce.add_(out.ce_loss.to(at::kDouble) * n);
+    tokens.add_(n);
+    ++batches;
+  }
+  parts_.student->train();
+  if (batches == 0) {
+    log::warn("validation data produced no batch; skipping validation");
+    return;
+  }
+  const at::Tensor values = at::stack({loss, kd, ce, tokens}).cpu();
+  const double n = std::max(values[3].item<double>(), 1.0);
+  const double val_ce = values[2].item<double>() / n;
+  Json row = {{"step", step},
+              {"val_loss", values[0].item<double>() / n},
+              {"val_kd_loss", values[1].item<double>() / n},
+              {"val_ce_loss", val_ce},
+              {"val_ppl", std::exp(val_ce)},
+              {"val_tokens", static_cast<std::int64_t>(values[3].item<double>())}};
+  if (group_->is_main()) run_dir_.append_metrics(row);
+  log::info("step {}: validation loss {:.4f}, ce {:.4f}, perplexity {:.2f} over {} tokens", step,
+            row["val_loss"].get<double>(), val_ce, std::exp(val_ce), row["val_tokens"].get<std::int64_t>());
+}
+
+void Trainer::save(std::int64_t step) {
+  checkpoint::CheckpointData data;
+  data.model = models::export_tensors(*parts_.student);
+  const OptimizerState state = optimizer_->state();
+  data.optimizer = state.tensors;
+  data.state.step = step;
+  data.state.scheduler_step = step;
+  data.state.data_position = parts_.train->position();
+  data.state.loss_scaler = scaler_.state();
+  data.state.trainer = {{"optimizer", state.meta}, {"splits", splits_}};
+  if (group_->is_main()) {
+    const std::string dir = run_dir_.save_checkpoint(data, config_.checkpoint.keep_last);
+    log::info("step {}: checkpoint saved to {}", step, dir);
+  }
+}
+
+TrainResult Trainer::run(checkpoint::ResumeMode mode) {
+  TrainResult result;
+  if (auto resumed = run_dir_.resume(mode)) {
+    resume(*resumed);
+    result.resumed_from = step_;
+  }
+  for (const auto& change : run_dir_.set_config(resolved_config_)) log::info("config changed on resume: {}", change);
+  const std::int64_t max_steps = config_.train.max_steps;
+  if (step_ >= max_steps) {
+    log::info("nothing to do: the run is at step {} of train.max_steps {}", step_, max_steps);
+    result.steps_done = step_;
+    return result;
+  }
+  log::info("training {} -> {} steps; micro_batch {}, grad_accum {}, precision {}, loss {} (T {}, alpha {}), device {}",
+            step_, max_steps, config_.train.micro_batch, config_.train.grad_accum, config_.train.precision,
+            config_.loss.kind, config_.loss.temperature, config_.loss.alpha, device_.str());
+
+  signals::StopSignalScope stop_signals;
+  ProgressLine progress;
+  auto window_start = Clock::now();
+  const auto run_start = Clock::now();
+  const std::int64_t first_step = step_;
+  std::int64_t window_tokens = 0;
+  double last_loss = 0.0, last_rate = 0.0;
+  std::int64_t last_saved = -1;
+  cuda_reset_peak(device_);
+
+  while (step_ < max_steps) {
+    const StepStats s = train_step(step_);
+    ++step_;
+    window_tokens += s.input_tokens;
+    const bool log_now = step_ % config_.train.log_every == 0 || step_ == max_steps || step_ == first_step + 1;
+    if (log_now) {
+      const at::Tensor values = at::stack({s.loss, s.kd_loss, s.ce_loss, s.teacher_entropy, s.student_entropy,
+                                           s.grad_norm.to(at::kFloat)})
+                                    .to(at::kDouble)
+                                    .cpu();
+      const double elapsed = seconds_since(window_start);
+      last_rate = elapsed > 0 ? static_cast<double>(window_tokens) / elapsed : 0.0;
+      window_start = Clock::now();
+      window_tokens = 0;
+      last_loss = values[0].item<double>();
+      const double grad_norm = values[5].item<double>();
+      const std::int64_t peak = cuda_peak_allocated_bytes(device_);
+      Json row = {{"step", step_},
+                  {"loss", last_loss},
+                  {"kd_loss", values[1].item<double>()},
+                  {"ce_loss", values[2].item<double>()},
+                  {"lr", s.lr},
+                  {"grad_norm", grad_norm},
+                  {"tokens_per_s", last_rate},
+                  {"teacher_entropy", values[3].item<double>()},
+                  {"student_entropy", values[4].item<double>()},
+                  {"skipped", !s.applied}};
+      if (scaler_.enabled()) row["loss_scale"] = scaler_.scale();
+      if (peak >= 0) row["peak_mem_gib"] = static_cast<double>(peak) / (1ull << 30);
+      if (group_->is_main()) run_dir_.append_metrics(row);
+      progress.clear();
+      log::info("step {}/{}: loss {:.4f} (kd {:.4f}, ce {:.4f}), lr {}, grad norm {:.3f}, {:.0f} tok/s, entropy t {:.3f} s {:.3f}",
+                step_, max_steps, last_loss, row["kd_loss"].get<double>(), row["ce_loss"].get<double>(), s.lr,
+                grad_norm, last_rate, row["teacher_entropy"].get<double>(), row["student_entropy"].get<double>());
+      if (std::isfinite(grad_norm) && grad_norm > 100.0) {
+        log::warn("step {}: gradient norm {:.1f} > 100: training may diverge (lower optim.lr or keep optim.grad_clip)",
+                  step_, grad_norm);
+      } else if (std::isfinite(grad_norm) && grad_norm < 1e-5 && s.applied) {
+        log::warn("step {}: gradient norm {} < 1e-5: the student is barely learning (check optim.lr, the data, "
+                  "loss.alpha)", step_, grad_norm);
+      }
+    }
+    const double done = static_cast<double>(step_ - first_step);
+    const double eta = done > 0 ? seconds_since(run_start) / done * static_cast<double>(max_steps - step_) : -1.0;
+    progress.update(step_, max_steps, last_loss, last_rate, eta);
+
+    if (config_.train.eval_every > 0 && step_ % config_.train.eval_every == 0 && step_ < max_steps) {
+      progress.clear();
+      validate(step_);
+    }
+    const bool stop = signals::stop_requested();
+    if ((config_.checkpoint.every_steps > 0 && step_ % config_.checkpoint.every_steps == 0) || stop) {
+      progress.clear();
+      save(step_);
+      last_saved = step_;
+    }
+    if (stop) {
+      progress.clear();
+      throw InterruptedError(std::string("stopped by ") + signals::signal_name(signals::stop_signal()) + " after step " +
+                                 std::to_string(step_) + "; checkpoint saved in " + run_dir_.path(),
+                             "run the same command again to resume");
+    }
+  }
+  progress.clear();
+  validate(step_);
+  if (last_saved != step_) save(step_);
+  result.steps_done = step_;
+  result.skipped_steps = skipped_;
+  result.last_loss = last_loss;
+  log::info("training finished at step {} in {}", step_, format_duration(seconds_since(run_start)));
+  return result;
+}
+
+}  // namespace distill::train

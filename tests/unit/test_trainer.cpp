@@ -1,0 +1,298 @@
+// The training loop on tiny fixture models (CPU, fp32): losses, accumulation, resume bit-exactness,
+// checkpoints, non-finite steps, signals and the out-of-memory path.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <csignal>
+#include <fstream>
+
+#include "distill/checkpoint/run_dir.h"
+#include "distill/config/config.h"
+#include "distill/models/loader.h"
+#include "distill/train/trainer.h"
+#include "distill/util/errors.h"
+#include "model_fixtures.h"
+#include "test_support.h"
+
+namespace distill {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using testing::TempDir;
+
+// A fixed list of micro-batches, cycled; its position is the index of the next batch.
+class MemorySource : public train::BatchSource {
+ public:
+  MemorySource(int count, std::int64_t batch, std::int64_t seq, std::uint64_t seed, bool finite = false)
+      : finite_(finite) {
+    auto gen = at::detail::createCPUGenerator(seed);
+    for (int i = 0; i < count; ++i) {
+      const at::Tensor tokens = at::randint(1000, {batch, seq + 1}, gen, at::kLong);
+      batches_.push_back({tokens.narrow(1, 0, seq).contiguous(), tokens.narrow(1, 1, seq).contiguous(), {}});
+    }
+  }
+  std::optional<train::Batch> next() override {
+    if (finite_ && index_ >= static_cast<std::int64_t>(batches_.size())) return std::nullopt;
+    ++served_;
+    return batches_[static_cast<size_t>(index_++ % static_cast<std::int64_t>(batches_.size()))];
+  }
+  Json position() const override { return {{"index", index_}}; }
+  void seek(const Json& p) override { index_ = p.at("index").get<std::int64_t>(); }
+  void rewind() override { index_ = 0; }
+  std::int64_t served() const { return served_; }
+
+ private:
+  std::vector<train::Batch> batches_;
+  std::int64_t index_ = 0;
+  std::int64_t served_ = 0;
+  bool finite_;
+};
+
+Json base_config(const std::string& run_dir) {
+  return Json{{"teacher", {{"path", testing::model_dir("qwen2")}, {"dtype", "fp32"}}},
+              {"student", {{"path", testing::model_dir("llama")}}},
+              {"data", {{"train", {"unused"}}, {"seq_len", 16}}},
+              {"loss", {{"kind", "forward_kl"}, {"temperature", 2.0}, {"alpha", 0.7}, {"chunk_tokens", 24}}},
+              {"optim", {{"lr", 3e-3}, {"grad_clip", 1.0}}},
+              {"schedule", {{"warmup_steps", 2}, {"decay", "cosine"}, {"min_lr_ratio", 0.1}}},
+              {"train", {{"device", "cpu"}, {"precision", "fp32"}, {"micro_batch", 4}, {"grad_accum", 1},
+                         {"max_steps", 6}, {"log_every", 1}}},
+              {"checkpoint", {{"dir", run_dir}, {"every_steps", 3}, {"keep_last", 2}}}};
+}
+
+struct TrainRun {
+  std::vector<Json> metrics;  // metrics.jsonl rows
+  train::TrainResult result;
+};
+
+std::vector<Json> read_metrics(const std::string& run_dir) {
+  std::ifstream f(run_dir + "/metrics.jsonl");
+  std::vector<Json> rows;
+  std::string line;
+  while (std::getline(f, line)) rows.push_back(Json::parse(line));
+  return rows;
+}
+
+// One `distill train` process: fresh models from the fixtures, a fresh data source, the run dir.
+TrainRun train_once(const Json& cfg_json, checkpoint::ResumeMode mode = checkpoint::ResumeMode::kAuto,
+               std::function<void(const train::Batch&)> hook = nullptr, MemorySource* source = nullptr) {
+  const config::Config cfg = config::parse(cfg_json, "test");
+  torch::manual_seed(cfg.train.seed);
+  checkpoint::RunDir run_dir(cfg.checkpoint.dir);
+  train::TrainerParts parts;
+  parts.student = models::load_model(cfg.student.path, {at::kFloat, at::kCPU, true});
+  if (cfg.teacher) parts.teacher = models::load_model(cfg.teacher->path, {at::kFloat, at::kCPU, false});
+  MemorySource own(5, cfg.train.micro_batch, cfg.data.seq_len, 99);
+  parts.train = source ? source : &own;
+  parts.on_micro_batch = std::move(hook);
+  train::Trainer trainer(cfg, config::to_json(cfg), run_dir, parts);
+  TrainRun run;
+  run.result = trainer.run(mode);
+  run.metrics = read_metrics(cfg.checkpoint.dir);
+  return run;
+}
+
+TEST(Trainer, LogsEveryStepWithTheDocumentedFields) {
+  TempDir tmp;
+  const TrainRun run = train_once(base_config(tmp.file("run")));
+  ASSERT_EQ(run.metrics.size(), 6u);
+  for (size_t i = 0; i < run.metrics.size(); ++i) {
+    const Json& row = run.metrics[i];
+    EXPECT_EQ(row["step"].get<int>(), static_cast<int>(i) + 1);
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "lr", "grad_norm", "tokens_per_s", "teacher_entropy",
+                            "student_entropy"}) {
+      ASSERT_TRUE(row.contains(key)) << key;
+    }
+    // loss = alpha * kd + (1 - alpha) * ce, each step.
+    EXPECT_NEAR(row["loss"].get<double>(), 0.7 * row["kd_loss"].get<double>() + 0.3 * row["ce_loss"].get<double>(), 1e-5);
+  }
+  EXPECT_DOUBLE_EQ(run.metrics[0]["lr"].get<double>(), 0.0);       // warmup starts at 0 (HF convention)
+  EXPECT_DOUBLE_EQ(run.metrics[2]["lr"].get<double>(), 3e-3);      // step index 2 = end of warmup: peak
+  EXPECT_LT(run.metrics[5]["lr"].get<double>(), 3e-3);             // decaying
+  EXPECT_EQ(run.result.steps_done, 6);
+}
+
+TEST(Trainer, KdLossFallsOnRepeatedBatches) {
+  TempDir tmp;
+  Json cfg = base_config(tmp.file("run"));
+  cfg["train"]["max_steps"] = 30;
+  cfg["checkpoint"]["every_steps"] = 0;
+  const TrainRun run = train_once(cfg);
+  ASSERT_EQ(run.metrics.size(), 30u);
+  EXPECT_LT(run.metrics.back()["kd_loss"].get<double>(), 0.8 * run.metrics[2]["kd_loss"].get<double>());
+}
+
+// Stopping after step 3 and resuming in a new trainer gives metrics identical to one straight run.
+TEST(Trainer, ResumeIsBitExactOnCpu) {
+  TempDir tmp;
+  const TrainRun straight = train_once(base_config(tmp.file("straight")));
+  Json first = base_config(tmp.file("resumed"));
+  first["train"]["max_steps"] = 3;
+  const TrainRun part1 = train_once(first);
+  EXPECT_EQ(part1.result.steps_done, 3);
+  const TrainRun part2 = train_once(base_config(tmp.file("resumed")), checkpoint::ResumeMode::kAlways);
+  EXPECT_EQ(part2.result.resumed_from, 3);
+  ASSERT_EQ(part2.metrics.size(), straight.metrics.size());
+  for (size_t i = 0; i < straight.metrics.size(); ++i) {
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "lr", "grad_norm"}) {
+      EXPECT_EQ(part2.metrics[i][key].get<double>(), straight.metrics[i][key].get<double>())
+          << "step " << i + 1 << " " << key;
+    }
+  }
+}
+
+// Two micro-batches of 2 accumulate to the step one micro-batch of 4 takes.
+TEST(Trainer, GradientAccumulationMatchesOneLargeBatch) {
+  TempDir tmp;
+  Json big = base_config(tmp.file("big"));
+  big["train"]["max_steps"] = 3;
+  MemorySource big_source(5, 4, 16, 7);
+  const TrainRun a = train_once(big, checkpoint::ResumeMode::kAuto, nullptr, &big_source);
+  Json small = base_config(tmp.file("small"));
+  small["train"]["max_steps"] = 3;
+  small["train"]["micro_batch"] = 2;
+  small["train"]["grad_accum"] = 2;
+  // The same sequences, cut in halves.
+  MemorySource small_source(5, 4, 16, 7);
+  struct Halves : train::BatchSource {
+    MemorySource* inner;
+    std::optional<train::Batch> pending;
+    explicit Halves(MemorySource* s) : inner(s) {}
+    std::optional<train::Batch> next() override {
+      if (pending) {
+        auto b = std::move(pending);
+        pending.reset();
+        return b;
+      }
+      auto b = inner->next();
+      pending = train::Batch{b->input_ids.narrow(0, 2, 2), b->labels.narrow(0, 2, 2), {}};
+      return train::Batch{b->input_ids.narrow(0, 0, 2), b->labels.narrow(0, 0, 2), {}};
+    }
+    Json position() const override { return inner->position(); }
+    void seek(const Json& p) override { inner->seek(p); }
+    void rewind() override { inner->rewind(); }
+  } halves(&small_source);
+  const config::Config cfg = config::parse(small, "test");
+  torch::manual_seed(cfg.train.seed);
+  checkpoint::RunDir run_dir(cfg.checkpoint.dir);
+  train::TrainerParts parts;
+  parts.student = models::load_model(cfg.student.path, {at::kFloat, at::kCPU, true});
+  parts.teacher = models::load_model(cfg.teacher->path, {at::kFloat, at::kCPU, false});
+  parts.train = &halves;
+  train::Trainer(cfg, config::to_json(cfg), run_dir, parts).run(checkpoint::ResumeMode::kAuto);
+  const auto rows = read_metrics(cfg.checkpoint.dir);
+  ASSERT_EQ(rows.size(), a.metrics.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_NEAR(rows[i]["loss"].get<double>(), a.metrics[i]["loss"].get<double>(), 1e-5) << i;
+    EXPECT_NEAR(rows[i]["grad_norm"].get<double>(), a.metrics[i]["grad_norm"].get<double>(), 1e-4) << i;
+  }
+}
+
+TEST(Trainer, CheckpointHoldsTheTrainedStudentInHfLayout) {
+  TempDir tmp;
+  Json cfg = base_config(tmp.file("run"));
+  const config::Config parsed = config::parse(cfg, "test");
+  train_once(cfg);
+  const auto ckpt = checkpoint::load_newest_checkpoint(tmp.file("run"));
+  ASSERT_TRUE(ckpt.has_value());
+  EXPECT_EQ(ckpt->state.step, 6);
+  // The checkpoint's weights load into a fresh student through the ordinary HF loader.
+  models::CausalLM fresh = models::load_model(parsed.student.path);
+  models::load_weights(*fresh, ckpt->model, ckpt->dir);
+  models::CausalLM original = models::load_model(parsed.student.path);
+  bool changed = false;
+  auto trained = fresh->named_parameters();
+  for (const auto& item : original->named_parameters()) changed = changed || !at::equal(item.value(), trained[item.key()]);
+  EXPECT_TRUE(changed) << "training did not change the student";
+}
+
+TEST(Trainer, CeOnlyNeedsNoTeacher) {
+  TempDir tmp;
+  Json cfg = base_config(tmp.file("run"));
+  cfg["teacher"] = nullptr;
+  cfg["loss"]["kind"] = "ce";
+  cfg["train"]["max_steps"] = 2;
+  const TrainRun run = train_once(cfg);
+  ASSERT_EQ(run.metrics.size(), 2u);
+  EXPECT_EQ(run.metrics[0]["kd_loss"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(run.metrics[0]["loss"].get<double>(), run.metrics[0]["ce_loss"].get<double>());
+}
+
+TEST(Trainer, ConsecutiveNonFiniteLossesStopTheRun) {
+  TempDir tmp2;
+  Json bad = base_config(tmp2.file("run"));
+  bad["optim"]["lr"] = 1e30;  // the first update blows the weights up; the following losses are non-finite
+  bad["schedule"]["warmup_steps"] = 0;
+  bad["train"]["max_nonfinite_steps"] = 2;
+  try {
+    train_once(bad);
+    FAIL() << "expected the run to stop after 2 non-finite steps";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kInternal);
+    EXPECT_NE(std::string(e.what()).find("consecutive non-finite"), std::string::npos) << e.what();
+  }
+  const auto rows = read_metrics(tmp2.file("run"));
+  ASSERT_GE(rows.size(), 2u);
+  EXPECT_TRUE(rows.back()["skipped"].get<bool>());
+}
+
+TEST(Trainer, SigtermSavesAndExitsFive) {
+  TempDir tmp;
+  Json cfg = base_config(tmp.file("run"));
+  cfg["checkpoint"]["every_steps"] = 0;
+  int calls = 0;
+  try {
+    train_once(cfg, checkpoint::ResumeMode::kAuto, [&](const train::Batch&) {
+      if (++calls == 2) std::raise(SIGTERM);  // during step 2
+    });
+    FAIL() << "expected InterruptedError";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kInterrupted) << e.what();
+  }
+  const auto ckpt = checkpoint::load_newest_checkpoint(tmp.file("run"));
+  ASSERT_TRUE(ckpt.has_value());
+  EXPECT_EQ(ckpt->state.step, 2) << "the step in progress finishes, then it is saved";
+  // Resuming continues to the end.
+  const TrainRun rest = train_once(cfg);
+  EXPECT_EQ(rest.result.resumed_from, 2);
+  EXPECT_EQ(rest.metrics.size(), 6u);
+}
+
+TEST(Trainer, OutOfMemoryWithoutAutoMicroBatchIsExitFour) {
+  TempDir tmp;
+  Json cfg = base_config(tmp.file("run"));
+  try {
+    train_once(cfg, checkpoint::ResumeMode::kAuto, [](const train::Batch&) {
+      TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory (simulated)");
+    });
+    FAIL() << "expected OutOfMemoryError";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kOutOfMemory);
+    EXPECT_NE(e.hint().find("train.micro_batch"), std::string::npos) << e.hint();
+  }
+}
+
+TEST(Trainer, AutoMicroBatchHalvesAndKeepsTheEffectiveBatch) {
+  TempDir tmp;
+  Json cfg = base_config(tmp.file("run"));
+  cfg["train"]["auto_micro_batch"] = true;
+  cfg["train"]["max_steps"] = 3;
+  int oom = 0;
+  const TrainRun run = train_once(cfg, checkpoint::ResumeMode::kAuto, [&](const train::Batch& piece) {
+    if (piece.input_ids.size(0) > 2) {  // "too big": anything over 2 sequences runs out of memory
+      ++oom;
+      TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory (simulated)");
+    }
+  });
+  EXPECT_GE(oom, 1);
+  ASSERT_EQ(run.metrics.size(), 3u);
+  Json ref_cfg = base_config(tmp.file("ref2"));
+  ref_cfg["train"]["max_steps"] = 3;
+  const TrainRun plain = train_once(ref_cfg);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(run.metrics[i]["loss"].get<double>(), plain.metrics[i]["loss"].get<double>(), 1e-5) << i;
+  }
+}
+
+}  // namespace
+}  // namespace distill
