@@ -52,7 +52,7 @@ int dispatch(int argc, char** argv) {
   commands.push_back(add_encode(app));
   commands.push_back(add_forward(app));
   commands.push_back(add_not_built(app, "generate", "generate text with a model", "#6"));
-  commands.push_back(add_not_built(app, "export", "export a trained student as a Hugging Face folder", "#5"));
+  commands.push_back(add_export(app));
   commands.push_back(add_bench(app));
   commands.push_back(add_inspect(app));
   commands.push_back(add_not_built(app, "init-student", "build a student from a teacher (prune or init)", "#9"));

@@ -11,6 +11,7 @@
 #include "distill/models/loader.h"
 #include "distill/train/trainer.h"
 #include "distill/util/errors.h"
+#include "distill/util/files.h"
 #include "model_fixtures.h"
 #include "test_support.h"
 
@@ -292,6 +293,45 @@ TEST(Trainer, AutoMicroBatchHalvesAndKeepsTheEffectiveBatch) {
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_NEAR(run.metrics[i]["loss"].get<double>(), plain.metrics[i]["loss"].get<double>(), 1e-5) << i;
   }
+}
+
+// `distill export` turns the newest checkpoint into an HF folder with the student's tokenizer files.
+TEST(Export, CheckpointBecomesAnHfFolder) {
+  TempDir tmp;
+  // A student folder with a tokenizer file beside the weights.
+  const std::string student = tmp.file("student");
+  files::create_directories(student);
+  for (const std::string& f : files::list_directory(testing::model_dir("llama"))) {
+    testing::write_file(files::join(student, f), testing::read_file(files::join(testing::model_dir("llama"), f)));
+  }
+  testing::write_file(files::join(student, "tokenizer_config.json"), R"({"model_max_length": 128})");
+  Json cfg = base_config(tmp.file("run"));
+  cfg["student"]["path"] = student;
+  cfg["train"]["max_steps"] = 3;
+  train_once(cfg);
+
+  const std::string out = tmp.file("exported");
+  auto r = testing::run_distill({"export", tmp.file("run"), "--out", out, "--dtype", "fp32"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("exported step 3"), std::string::npos) << r.out;
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer_config.json", "generation_config.json"}) {
+    EXPECT_TRUE(files::exists(files::join(out, f))) << f;
+  }
+  // The export loads like any HF folder and holds the checkpoint's weights.
+  models::CausalLM exported = models::load_model(out);
+  const auto ckpt = checkpoint::load_newest_checkpoint(tmp.file("run"));
+  models::CausalLM expected = models::load_model(student);
+  models::load_weights(*expected, ckpt->model, ckpt->dir);
+  auto want = expected->named_parameters();
+  for (const auto& item : exported->named_parameters()) EXPECT_TRUE(at::equal(item.value(), want[item.key()])) << item.key();
+
+  r = testing::run_distill({"export", tmp.file("run"), "--out", out});
+  EXPECT_EQ(r.exit_code, 2) << "an existing folder is never overwritten: " << r.err;
+  r = testing::run_distill({"export", tmp.file("run"), "--out", tmp.file("x"), "--step", "99"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_FALSE(files::exists(tmp.file("x")));
+  r = testing::run_distill({"export", tmp.file("nothing-here"), "--out", tmp.file("y")});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ Command add_inspect(CLI::App& root);
 Command add_train(CLI::App& root);
 Command add_forward(CLI::App& root);
 Command add_bench(CLI::App& root);
+Command add_export(CLI::App& root);
 Command add_encode(CLI::App& root);
 
 // A subcommand that is registered (so `distill --help` lists the whole tool) but not built yet:

@@ -1,0 +1,107 @@
+// Export: read a verified checkpoint, rebuild the student from its original config.json, save it
+// in HF layout with its tokenizer beside it, atomically.
+#include "distill/checkpoint/export.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "distill/checkpoint/run_dir.h"
+#include "distill/io/atomic_file.h"
+#include "distill/models/loader.h"
+#include "distill/models/registry.h"
+#include "distill/util/errors.h"
+#include "distill/util/files.h"
+#include "distill/util/logging.h"
+
+namespace distill::checkpoint {
+namespace {
+
+const char* const kSideFiles[] = {"tokenizer.json",  "tokenizer_config.json", "special_tokens_map.json",
+                                  "tokenizer.model", "vocab.json",            "merges.txt",
+                                  "added_tokens.json", "qwen.tiktoken",       "generation_config.json",
+                                  nullptr};
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw InputError(path, "cannot read");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+c10::ScalarType dtype_of_config(const nlohmann::json& config) {
+  for (const char* key : {"dtype", "torch_dtype"}) {
+    if (config.contains(key) && config[key].is_string()) {
+      const std::string d = config[key].get<std::string>();
+      if (d == "bfloat16") return c10::kBFloat16;
+      if (d == "float16") return c10::kHalf;
+      if (d == "float32") return c10::kFloat;
+    }
+  }
+  return c10::kFloat;
+}
+
+}  // namespace
+
+const char* const* exported_side_files() { return kSideFiles; }
+
+std::int64_t export_student(const std::string& run_dir, const std::string& out, const ExportOptions& options) {
+  if (files::exists(out)) {
+    throw UsageError(out + ": already exists", "export into a new folder (distill never overwrites an export)");
+  }
+  std::optional<LoadedCheckpoint> ckpt;
+  if (options.step) {
+    std::string folder;
+    for (const auto& [step, dir] : list_step_folders(run_dir)) {
+      if (step == *options.step) folder = dir;
+    }
+    if (folder.empty()) {
+      throw InputError(run_dir, "has no checkpoint of step " + std::to_string(*options.step),
+                       "list them with: ls " + files::join(run_dir, "checkpoints"));
+    }
+    ckpt = load_checkpoint_folder(folder);
+  } else {
+    ckpt = load_newest_checkpoint(run_dir);
+    if (!ckpt) throw InputError(run_dir, "has no checkpoint to export", "train first: distill train --config ...");
+  }
+  if (!ckpt->config.is_object() || !ckpt->config.contains("student") || !ckpt->config["student"].contains("path")) {
+    throw InputError(ckpt->dir, "the checkpoint's config names no student.path");
+  }
+  const std::string student_dir = ckpt->config["student"]["path"].get<std::string>();
+  models::ModelSpec spec = models::read_spec(student_dir);
+  const c10::ScalarType dtype = options.dtype.value_or(dtype_of_config(spec.hf_config));
+  models::CausalLM model(spec, at::TensorOptions().dtype(dtype));
+  models::load_weights(*model, ckpt->model, ckpt->dir);
+
+  // Write beside the target, then rename: the export appears whole or not at all.
+  const std::string tmp = files::join(files::parent(out), "." + files::filename(out) + ".tmp-" + std::to_string(::getpid()));
+  files::remove_tree(tmp);
+  try {
+    models::save_model(*model, tmp);
+    for (const char* const* f = kSideFiles; *f; ++f) {
+      const std::string src = files::join(student_dir, *f);
+      if (files::is_regular_file(src)) io::write_file_atomic(files::join(tmp, *f), read_all(src));
+    }
+    if (!files::exists(files::join(tmp, "generation_config.json"))) {
+      nlohmann::json gen = {{"_from_model_config", true}};
+      for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {
+        if (spec.hf_config.contains(key)) gen[key] = spec.hf_config[key];
+      }
+      io::write_file_atomic(files::join(tmp, "generation_config.json"), gen.dump(2) + "\n");
+    }
+    files::fsync_path(tmp);
+    files::rename_path(tmp, out);
+    files::fsync_path(files::parent(out));
+  } catch (...) {
+    files::remove_tree(tmp);
+    throw;
+  }
+  log::info("exported step {} of {} to {} ({}, {})", ckpt->state.step, run_dir, out, spec.architecture,
+            models::dtype_label(dtype));
+  return ckpt->state.step;
+}
+
+}  // namespace distill::checkpoint
