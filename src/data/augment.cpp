@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -190,7 +191,9 @@ std::vector<std::vector<std::string>> Augmenter::run(const std::vector<std::stri
       }
       what += code >= 0 ? " and exited with status " + std::to_string(code) : "";
     } else if (e.kind() == SubprocessError::Kind::kTimeout) {
-      what += "; killed (data.augment.timeout_s = " + std::to_string(options_.timeout_s) + ")";
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%g", options_.timeout_s);
+      what += "; killed (data.augment.timeout_s = " + std::string(limit) + ")";
     }
     fail(what, true);
   }

@@ -124,15 +124,17 @@ PreparedData prepare_data(const config::DataConfig& data, const tokenizer::Token
     std::int64_t held = static_cast<std::int64_t>(std::llround(data.valid_fraction * static_cast<double>(n)));
     held = std::min(std::max<std::int64_t>(held, 1), n - 1);
     std::int64_t boundary = n - held;
-    // Keep a document's pieces and augmentations on the side of the document itself.
-    while (boundary < n) {
+    // Keep a document's pieces and augmentations with it: the boundary moves back to the start
+    // of the group it falls in (so validation gets at least the fraction asked for).
+    while (boundary > 0) {
       const auto [ds, local] = p.train.locate(boundary);
       if (!(ds->flags(local) & (kFlagAugmented | kFlagContinuation))) break;
-      ++boundary;
+      --boundary;
     }
-    if (boundary >= n) {
-      throw InputError("", "data.valid_fraction leaves no validation document after keeping documents with their "
-                           "pieces and augmentations", "raise data.valid_fraction or list files in data.valid");
+    if (boundary == 0) {
+      throw InputError("", "data.valid_fraction leaves no training document: the held-out part reaches back to the "
+                           "first document (with its pieces and augmentations)",
+                       "lower data.valid_fraction or list files in data.valid");
     }
     p.valid = p.train.slice(boundary, n);
     p.train = p.train.slice(0, boundary);

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -29,6 +30,12 @@ void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NON
 int ms(double seconds) {
   const double v = seconds * 1000.0;
   return v > 2e9 ? 2000000000 : v < 1 ? 1 : static_cast<int>(v);
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", s);
+  return buf;
 }
 
 int exit_code(int status) {
@@ -165,7 +172,7 @@ std::vector<std::string> Subprocess::exchange(std::string_view input, std::size_
       if (Clock::now() - last_move >= limit) {
         kill_child();
         throw SubprocessError(SubprocessError::Kind::kTimeout,
-                              "no progress for " + std::to_string(static_cast<long long>(timeout_s)) + " s (" +
+                              "no progress for " + seconds_text(timeout_s) + " (" +
                                   std::to_string(complete) + " of " + std::to_string(lines) + " lines answered)");
       }
       continue;
@@ -199,9 +206,8 @@ int Subprocess::finish(double timeout_s, std::string* rest) {
     const double left = timeout_s - std::chrono::duration<double>(Clock::now() - last_move).count();
     if (left <= 0) {
       kill_child();
-      throw SubprocessError(SubprocessError::Kind::kTimeout, "it did not exit within " +
-                                                                 std::to_string(static_cast<long long>(timeout_s)) +
-                                                                 " s of the end of its input");
+      throw SubprocessError(SubprocessError::Kind::kTimeout, "it did not exit within " + seconds_text(timeout_s) +
+                                                                 " of the end of its input");
     }
     if (pump(ms(left), {}, nullptr)) last_move = Clock::now();
   }
