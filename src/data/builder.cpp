@@ -2,7 +2,12 @@
 #include "builder.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <ctime>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include "distill/util/logging.h"
 #include "progress.h"
@@ -24,6 +29,83 @@ std::string now_utc() {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
+
+// Reads batches of documents on a thread of its own, two batches ahead, so that reading and
+// parsing overlap with encoding. Its errors surface in next(); destruction stops and joins it.
+class ReadAhead {
+ public:
+  ReadAhead(const std::vector<InputFile>& files, const ReadOptions& options, SkipCounts* counts)
+      : thread_([this, files, options, counts] { run(files, options, counts); }) {}
+  ~ReadAhead() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  ReadAhead(const ReadAhead&) = delete;
+  ReadAhead& operator=(const ReadAhead&) = delete;
+
+  // The next batch (replacing `out`) and the input bytes read up to its end; false at the end.
+  bool next(std::vector<Document>& out, std::uint64_t* bytes) {
+    Item item;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return !queue_.empty(); });
+      item = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    cv_.notify_all();
+    if (item.error) std::rethrow_exception(item.error);
+    out = std::move(item.docs);
+    *bytes = item.bytes;
+    return !item.end;
+  }
+
+ private:
+  struct Item {
+    std::vector<Document> docs;
+    std::uint64_t bytes = 0;
+    bool end = false;
+    std::exception_ptr error;
+  };
+
+  void run(std::vector<InputFile> files, ReadOptions options, SkipCounts* counts) {
+    Item item;
+    try {
+      DocumentReader reader(std::move(files), std::move(options), counts);
+      while (true) {
+        item = Item();
+        item.end = !reader.next_batch(item.docs, kBatchDocs, kBatchBytes);
+        item.bytes = reader.bytes_read();
+        if (!push(std::move(item))) return;  // stopped, or that was the end
+      }
+    } catch (...) {
+      item = Item();
+      item.end = true;
+      item.error = std::current_exception();
+      push(std::move(item));
+    }
+  }
+
+  bool push(Item item) {
+    const bool end = item.end;
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stop_ || queue_.size() < kDepth; });
+    if (stop_) return false;
+    queue_.push_back(std::move(item));
+    cv_.notify_all();
+    return !end;
+  }
+
+  static constexpr std::size_t kDepth = 2;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool stop_ = false;
+  std::thread thread_;  // last: started once the rest is ready
+};
 
 }  // namespace
 
@@ -61,20 +143,24 @@ Builder::Builder(const tokenizer::Tokenizer& tok, const BuildOptions& o, const s
 }
 
 void Builder::run() {
-  DocumentReader reader(files_, o_.read, &counts_);
   std::unique_ptr<Augmenter> augmenter;
   if (!o_.augment.command.empty()) augmenter = std::make_unique<Augmenter>(o_.augment);
   std::uint64_t total = 0;
   for (const auto& f : files_) total += static_cast<std::uint64_t>(f.size);
   Progress progress("tokenize", total, o_.progress_every_s);
-  std::vector<Document> batch;
-  while (reader.next_batch(batch, kBatchDocs, kBatchBytes)) {
-    if (augmenter) augment(*augmenter, batch);
-    encode_and_write(batch);
-    batch.clear();
-    progress.update(reader.bytes_read(), documents_, tokens_);
+  SkipCounts read_counts;  // the reader thread's; merged at the end
+  {
+    ReadAhead reader(files_, o_.read, &read_counts);
+    std::vector<Document> batch;
+    std::uint64_t bytes = 0;
+    while (reader.next(batch, &bytes)) {
+      if (augmenter) augment(*augmenter, batch);
+      encode_and_write(batch);
+      progress.update(bytes, documents_, tokens_);
+    }
   }
   progress.done();
+  counts_.merge(read_counts);
   if (augmenter) {
     augmenter->finish();
     log::info("data: augmentation by '{}': {} documents sent, {} answered from the cache, {} extra documents",

@@ -150,6 +150,11 @@ void SkipCounts::add(const std::string& reason, const std::string& where, const 
   }
 }
 
+void SkipCounts::merge(const SkipCounts& other) {
+  for (const auto& [reason, count] : other.skipped) skipped[reason] += count;
+  repaired_utf8 += other.repaired_utf8;
+}
+
 std::string SkipCounts::summary() const {
   const std::int64_t total = total_skipped();
   if (total == 0) return "none skipped";

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <set>
 #include <thread>
@@ -353,6 +354,24 @@ TEST(DataLoader, PrefetchThreadStopsWhenTheLoaderIsDestroyed) {
       FAIL() << "destroying a loader with " << taken << " batches taken hangs";
     }
     worker.join();
+  }
+}
+
+// A shard damaged after it was opened is an InputError from next(), raised on the prefetch thread
+// and rethrown to the caller (and again on later calls), never a wild read.
+TEST(DataLoader, DamagedShardErrorsReachTheCaller) {
+  TempDir dir;
+  const auto ds = dataset_of(dir, numbered_docs({4, 4, 4, 4}));
+  {
+    std::fstream f(dir.file("ds/shard-00000.index"), std::ios::in | std::ios::out | std::ios::binary);
+    const std::uint64_t huge = 1u << 30;
+    f.seekp(32 + 8 * 2);  // token_offsets[2]
+    f.write(reinterpret_cast<const char*>(&huge), 8);
+  }
+  for (std::int64_t prefetch : {0, 2}) {
+    Loader l(corpus_of(ds), opts(4, 4, true, false, prefetch));  // packing: nothing read before next()
+    EXPECT_CONTAINS(error_of<InputError>([&] { l.next(); }), "shard-00000.index: damaged document offsets");
+    EXPECT_THROW(l.next(), InputError);
   }
 }
 

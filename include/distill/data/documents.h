@@ -49,6 +49,8 @@ struct SkipCounts {
   std::int64_t total_skipped() const;
   // Counts one skip and logs the first few of each reason with their place ("a.jsonl:7: ...").
   void add(const std::string& reason, const std::string& where, const std::string& detail = {});
+  // Adds another count's numbers (no logging).
+  void merge(const SkipCounts& other);
   // "12 skipped: 7 empty, 5 missing_field" or "none skipped".
   std::string summary() const;
 };
