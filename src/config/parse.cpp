@@ -61,9 +61,8 @@ class Parser {
       if (!schema::find_section(key.section)->on(config)) continue;
       const auto section = root.find(key.section);
       if (section == root.end()) continue;
-      const auto it = section->find(key.name);
-      if (it != section->end()) {
-        std::visit([&](auto* out) { read(key.path(), *it, key.constraint, out); }, key.bind(config));
+      if (const Json* value = find_nested(*section, key)) {
+        std::visit([&](auto* out) { read(key.path(), *value, key.constraint, out); }, key.bind(config));
       }
     }
     try {
@@ -101,14 +100,54 @@ class Parser {
     throw UsageError(prefix_ + key_text(path) + " must be " + must + ", got " + text::compact(given));
   }
 
+  // The value of a key in its section object; a dotted name ("augment.command") goes through nested
+  // objects. nullptr when absent (a null group counts as absent); a group that is not an object is
+  // a type error naming it.
+  const Json* find_nested(const Json& section, const Key& key) const {
+    const Json* node = &section;
+    std::size_t start = 0;
+    while (true) {
+      const auto dot = key.name.find('.', start);
+      const std::string part = key.name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      const auto it = node->find(part);
+      if (it == node->end()) return nullptr;
+      if (dot == std::string::npos) return &*it;
+      if (it->is_null()) return nullptr;
+      if (!it->is_object()) wrong_type(key.section + "." + key.name.substr(0, dot), "a section (JSON object)", *it);
+      node = &*it;
+      start = dot + 1;
+    }
+  }
+
+  static bool is_group(const std::string& section, const std::string& name) {
+    for (const auto& k : schema::keys()) {
+      if (k.section == section && starts_with(k.name, name + ".")) return true;
+    }
+    return false;
+  }
+
+  // Keys of `object` (in `section`, under the nested group `prefix`, "" or "augment.") that the table lacks.
+  void reject_unknown_keys(const std::string& section, const std::string& prefix, const Json& object) const {
+    for (const auto& [key_name, value] : object.items()) {
+      const std::string name = prefix + key_name;
+      if (key_name.find('.') != std::string::npos && schema::find_key(section, name)) {
+        throw UsageError(prefix_ + "unknown " + key_text(section + "." + name) + ": keys are nested, not dotted",
+                         "write {\"" + key_name.substr(0, key_name.find('.')) + "\": {\"" +
+                             key_name.substr(key_name.find('.') + 1) + "\": ...}}");
+      }
+      if (schema::find_key(section, name)) continue;
+      if (is_group(section, name)) {
+        if (value.is_object()) reject_unknown_keys(section, name + ".", value);
+        continue;  // null is an absent group; other types are reported by find_nested
+      }
+      unknown(section, name);
+    }
+  }
+
   void reject_unknown(const Json& root) const {
     for (const auto& [name, value] : root.items()) {
       if (!schema::find_section(name)) unknown("", name);
-      if (!value.is_object()) continue;
-      for (const auto& [key_name, unused] : value.items()) {
-        (void)unused;
-        if (!schema::find_key(name, key_name)) unknown(name, key_name);
-      }
+      if (value.is_object()) reject_unknown_keys(name, "", value);
     }
   }
 
@@ -257,9 +296,15 @@ void validate(const Config& c) {
                          ") must be <= train.max_steps (" + std::to_string(c.train.max_steps) + ")",
                      "lower schedule.warmup_steps or raise train.max_steps");
   }
-  if (c.train.eval_every > 0 && c.data.valid.empty()) {
+  if (c.train.eval_every > 0 && c.data.valid.empty() && c.data.valid_fraction == 0) {
     throw UsageError("train.eval_every is " + std::to_string(c.train.eval_every) + " but data.valid is empty",
-                     "list validation files in data.valid, or set train.eval_every to 0");
+                     "list validation files in data.valid, set data.valid_fraction, or set train.eval_every to 0");
+  }
+  if (c.data.augment.shell && c.data.augment.command.size() != 1) {
+    throw UsageError("data.augment.shell is true, so data.augment.command must be one string (a shell command line), "
+                     "got " + std::to_string(c.data.augment.command.size()) + " strings",
+                     "write \"command\": [\"my-tool --lang de | post-process\"], or set data.augment.shell to false "
+                     "and give the argv list");
   }
 }
 
@@ -267,7 +312,14 @@ Json to_json(const Config& config) {
   Json out = Json::object();
   for (const auto& s : schema::sections()) out[s.name] = s.on(config) ? Json::object() : Json(nullptr);
   for (const auto& key : schema::keys()) {
-    if (schema::find_section(key.section)->on(config)) out[key.section][key.name] = schema::value_of(key, config);
+    if (!schema::find_section(key.section)->on(config)) continue;
+    Json* node = &out[key.section];
+    std::size_t start = 0;
+    for (auto dot = key.name.find('.'); dot != std::string::npos; dot = key.name.find('.', start)) {
+      node = &(*node)[key.name.substr(start, dot - start)];
+      start = dot + 1;
+    }
+    (*node)[key.name.substr(start)] = schema::value_of(key, config);
   }
   return out;
 }

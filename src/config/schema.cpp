@@ -31,6 +31,20 @@ Constraint between(double min, double max) {
   return c;
 }
 
+// [min, max)
+Constraint half_open(double min, double max) {
+  Constraint c = between(min, max);
+  c.range.max_open = true;
+  return c;
+}
+
+// (min, max]
+Constraint between_open_closed(double min, double max) {
+  Constraint c = between(min, max);
+  c.range.min_open = true;
+  return c;
+}
+
 Constraint one_of(std::vector<std::string> choices) {
   Constraint c;
   c.choices = std::move(choices);
@@ -81,7 +95,8 @@ Constraint device() {
 const std::vector<std::string> kDtypes = {"fp32", "bf16", "fp16"};
 
 // KEY(train, micro_batch) -> "train", "micro_batch", a binder to &config.train.micro_batch: the path
-// is spelled once, so a key's name and its member cannot drift apart.
+// is spelled once, so a key's name and its member cannot drift apart. A dotted name
+// (KEY(data, augment.command)) is a key inside a nested object: {"data": {"augment": {"command": ...}}}.
 #define KEY(section, name) #section, #name, [](Config& c) -> Target { return &c.section.name; }
 #define OPTIONAL_KEY(section, name) #section, #name, [](Config& c) -> Target { return &c.section->name; }
 
@@ -103,12 +118,38 @@ std::vector<Key> make_keys() {
       // ---- data
       {KEY(data, train), required(),
        "training data: .txt or .jsonl files, globs, directories, or tokenized shard directories"},
-      {KEY(data, valid), none(), "held-out data for validation (same forms); empty: no validation"},
-      {KEY(data, text_field), non_empty(), "the JSONL field that holds the text"},
+      {KEY(data, valid), none(),
+       "held-out data for validation (same forms); empty: data.valid_fraction of data.train, or none"},
+      {KEY(data, valid_fraction), half_open(0, 1),
+       "without data.valid: the last fraction of the training documents (file order) is held out"},
+      {KEY(data, text_field), non_empty(), "the JSON field that holds the text"},
+      {KEY(data, label_field), none(),
+       "a JSON field holding a class label: the data report gives the class-distribution entropy"},
+      {KEY(data, txt_mode), one_of({"line", "paragraph"}),
+       ".txt files: one document per line, or per paragraph (blank-line separated)"},
       {KEY(data, seq_len), at_least(1), "tokens per training sequence"},
-      {KEY(data, shuffle), none(), "shuffle documents (deterministically, by data.seed)"},
-      {KEY(data, packing), none(), "pack documents into full sequences, joined by EOS"},
+      {KEY(data, shuffle), none(), "shuffle sequences (deterministically, by data.seed; a new order each epoch)"},
+      {KEY(data, packing), none(),
+       "pack documents into full sequences, joined by EOS; false: one padded sample per document"},
       {KEY(data, seed), at_least(0), "shuffling seed"},
+      {KEY(data, add_special_tokens), none(),
+       "add what the tokenizer's post-processor adds to each document (LLaMA's BOS; nothing for GPT-2, Qwen)"},
+      {KEY(data, max_length_ratio), between_open_closed(0, 1),
+       "documents longer than this share of the teacher's context window are split or cut"},
+      {KEY(data, long_samples), one_of({"split", "cut"}),
+       "what happens to a document over the length limit: split into pieces, or cut (rest dropped)"},
+      {KEY(data, invalid_utf8), one_of({"repair", "skip"}),
+       "documents with invalid UTF-8: repair (each bad sequence becomes U+FFFD) or skip"},
+      {KEY(data, keep_text), none(),
+       "store each document's text beside its tokens (needed to re-tokenize for a second tokenizer)"},
+      {KEY(data, cache_dir), none(), "where tokenized datasets are kept; empty: <checkpoint.dir>/data"},
+      {KEY(data, prefetch), at_least(0), "batches prepared ahead on a background thread; 0: none"},
+      {KEY(data, augment.command), none(),
+       "augmentation: a command (argv list, no shell) that turns documents into extra documents; "
+       "empty: off"},
+      {KEY(data, augment.shell), none(), "run data.augment.command (one string) with /bin/sh -c"},
+      {KEY(data, augment.timeout_s), above(0),
+       "seconds the augmentation command may go without reading input or answering before it is killed"},
       // ---- loss
       {KEY(loss, kind), one_of({"forward_kl", "reverse_kl", "jsd", "ce"}),
        "forward_kl: KL(teacher || student), the classic KD loss; reverse_kl: KL(student || teacher); "

@@ -349,7 +349,7 @@ TEST(ConfigValidate, WarmupWithinMaxSteps) {
 TEST(ConfigValidate, PeriodicValidationNeedsValidationData) {
   const Failure f = failure(with(R"({"train": {"eval_every": 50}})"));
   EXPECT_EQ(f.message, "configs/x.json: train.eval_every is 50 but data.valid is empty");
-  EXPECT_EQ(f.hint, "list validation files in data.valid, or set train.eval_every to 0");
+  EXPECT_EQ(f.hint, "list validation files in data.valid, set data.valid_fraction, or set train.eval_every to 0");
   EXPECT_NO_THROW(parse(with(R"({"train": {"eval_every": 50}, "data": {"valid": ["v.jsonl"]}})"), kSource));
 }
 

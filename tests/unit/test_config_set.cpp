@@ -1,6 +1,7 @@
 // Config --set overrides (each JSON kind, malformed ones, "(from --set)"), load() and the to_json round trip.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -150,6 +151,19 @@ Config everything_changed() {
   c.data.shuffle = false;
   c.data.packing = false;
   c.data.seed = 7;
+  c.data.valid_fraction = 0.05;
+  c.data.label_field = "category";
+  c.data.txt_mode = "paragraph";
+  c.data.add_special_tokens = false;
+  c.data.max_length_ratio = 0.5;
+  c.data.long_samples = "cut";
+  c.data.invalid_utf8 = "skip";
+  c.data.keep_text = false;
+  c.data.cache_dir = "/cache";
+  c.data.prefetch = 0;
+  c.data.augment.command = {"/bin/bt --via de"};
+  c.data.augment.shell = true;
+  c.data.augment.timeout_s = 12.5;
   c.loss.kind = "jsd";
   c.loss.temperature = 3.5;
   c.loss.alpha = 0.7;
@@ -208,12 +222,14 @@ TEST(ConfigRoundTrip, AbsentTeacherIsNull) {
 TEST(ConfigRoundTrip, EveryKeyInSchemaOrder) {
   const Json j = to_json(everything_changed());
   std::vector<std::string> paths;
-  for (const auto& [section, keys] : j.items()) {
-    for (const auto& [name, unused] : keys.items()) {
-      (void)unused;
-      paths.push_back(section + "." + name);
+  // Nested groups (data.augment) flatten to dotted paths.
+  std::function<void(const std::string&, const Json&)> flatten = [&](const std::string& prefix, const Json& object) {
+    for (const auto& [name, value] : object.items()) {
+      if (value.is_object()) flatten(prefix + name + ".", value);
+      else paths.push_back(prefix + name);
     }
-  }
+  };
+  flatten("", j);
   std::vector<std::string> documented;
   for (const auto& doc : key_docs()) documented.push_back(doc.path);
   EXPECT_EQ(paths, documented);

@@ -31,14 +31,32 @@ inline ModelConfig student_model_defaults() {
   return m;
 }
 
+// data.augment.*: documents piped through a user command (docs/data.md, "Augmentation").
+struct AugmentConfig {
+  std::vector<std::string> command;  // argv (run without a shell); empty = no augmentation
+  bool shell = false;                // command is one string run by /bin/sh -c
+  double timeout_s = 60.0;           // seconds the command may go without reading or answering
+};
+
 struct DataConfig {
-  std::vector<std::string> train;   // .txt / .jsonl files, globs, directories, or tokenized shard dirs
+  std::vector<std::string> train;   // .txt / .jsonl / .json files, globs, directories, or tokenized dataset dirs
   std::vector<std::string> valid;   // optional held-out data (same forms)
+  double valid_fraction = 0.0;      // without data.valid: the last fraction of the training documents
   std::string text_field = "text";  // JSONL field holding the text
+  std::string label_field;          // JSONL field holding a class label (data report); empty = none
+  std::string txt_mode = "line";    // line | paragraph: how .txt files are cut into documents
   std::int64_t seq_len = 2048;      // tokens per training sequence
   bool shuffle = true;              // deterministic shuffling by data.seed
   bool packing = true;              // pack documents into full sequences (joined by EOS)
   std::int64_t seed = 1234;         // shuffling seed
+  bool add_special_tokens = true;   // what the tokenizer's post-processor adds (LLaMA's BOS)
+  double max_length_ratio = 0.8;    // documents over this share of the teacher's context are split or cut
+  std::string long_samples = "split";  // split | cut
+  std::string invalid_utf8 = "repair"; // repair (U+FFFD) | skip
+  bool keep_text = true;            // store document text beside the tokens (cross-tokenizer)
+  std::string cache_dir;            // tokenized datasets; empty = <checkpoint.dir>/data
+  std::int64_t prefetch = 2;        // batches prepared ahead on a background thread; 0 = none
+  AugmentConfig augment;
 };
 
 struct LossConfig {
