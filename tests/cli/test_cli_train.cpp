@@ -90,10 +90,16 @@ TEST(CliTrain, MissingConfigExits2) {
   EXPECT_CONTAINS(r.err, dir.file("absent.json") + ": cannot open config file");
 }
 
-TEST(CliTrain, WithoutDryRunSaysNotBuiltYet) {
-  const auto r = run_distill({"train", "--config", kTiny});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_CONTAINS(r.err, "not built yet");
+TEST(CliTrain, MissingTeacherFolderExits3) {
+  const auto r = run_distill({"train", "--config", kTiny, "--set", "checkpoint.dir=/tmp/distill-never-created"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_CONTAINS(r.err, "tests/data/models/tiny-llama");
+}
+
+TEST(CliTrain, CrossTokenizerNotBuiltYetExits2) {
+  const auto r = run_distill({"train", "--config", kTiny, "--set", "loss.cross_tokenizer=align"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_CONTAINS(r.err, "issue #7");
 }
 
 }  // namespace

@@ -1,0 +1,113 @@
+// `distill train` wiring: student tokenizer -> data (tokenized on first use) -> loaders; teacher and
+// student models on the device; the run directory's lock; the trainer.
+#include "distill/train/session.h"
+
+#include <ATen/ATen.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "distill/data/tokenize.h"
+#include "distill/loss/kd_loss.h"
+#include "distill/models/loader.h"
+#include "distill/tokenizer/tokenizer.h"
+#include "distill/util/device.h"
+#include "distill/util/errors.h"
+#include "distill/util/logging.h"
+
+namespace distill::train {
+namespace {
+
+// data::Loader as the trainer's BatchSource.
+class LoaderBatches : public BatchSource {
+ public:
+  LoaderBatches(data::Corpus corpus, data::LoaderOptions options) : loader_(std::move(corpus), options) {}
+  std::optional<Batch> next() override {
+    auto b = loader_.next();
+    if (!b) return std::nullopt;
+    return Batch{b->input_ids, b->labels, b->attention_mask};
+  }
+  nlohmann::ordered_json position() const override { return loader_.position(); }
+  void seek(const nlohmann::ordered_json& position) override { loader_.seek(position); }
+  void rewind() override { loader_.seek(nlohmann::ordered_json::object()); }
+
+ private:
+  data::Loader loader_;
+};
+
+std::string tokenizer_path(const config::ModelConfig& model) {
+  return model.tokenizer.empty() ? model.path : model.tokenizer;
+}
+
+}  // namespace
+
+void check_same_vocabulary(const config::Config& config) {
+  if (!config.teacher) return;
+  const auto student = tokenizer::load_tokenizer(tokenizer_path(config.student));
+  const auto teacher = tokenizer::load_tokenizer(tokenizer_path(*config.teacher));
+  if (student->fingerprint() == teacher->fingerprint()) return;
+  // Different files can still define the same vocabulary (a copied tokenizer.json with another
+  // chat template): compare the tokens id by id over the shared range.
+  const std::size_t shared = std::min(student->vocab_size(), teacher->vocab_size());
+  std::size_t differ = 0;
+  for (std::size_t id = 0; id < shared; ++id) {
+    const auto t = static_cast<tokenizer::TokenId>(id);
+    if (student->id_to_token(t) != teacher->id_to_token(t)) ++differ;
+  }
+  if (differ * 1000 > shared) {
+    throw UsageError("teacher and student tokenize differently (" + std::to_string(differ) + " of the first " +
+                         std::to_string(shared) + " token ids differ): " + tokenizer_path(*config.teacher) +
+                         " vs " + tokenizer_path(config.student),
+                     "distilling across tokenizers needs loss.cross_tokenizer (transplant or align, issue #7); "
+                     "until then pick a student that shares the teacher's tokenizer");
+  }
+  if (student->vocab_size() != teacher->vocab_size()) {
+    log::info("teacher vocabulary {} and student vocabulary {} share their first {} tokens", teacher->vocab_size(),
+              student->vocab_size(), shared);
+  }
+}
+
+TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mode) {
+  if (config.loss.cross_tokenizer != "none") {
+    throw UsageError("loss.cross_tokenizer '" + config.loss.cross_tokenizer + "' is not built yet (issue #7)",
+                     "use loss.cross_tokenizer=none with a student that shares the teacher's tokenizer");
+  }
+  const loss::KdLossOptions loss_options = loss::options_from_config(config.loss);
+  loss::validate(loss_options);
+  const bool use_teacher = config.teacher && loss::needs_teacher(loss_options);
+  const c10::Device device = resolve_device(config.train.device, "train.device");
+  if (use_teacher) check_same_vocabulary(config);
+
+  // The run directory first: a second run on it stops here (exit 6) before any heavy work.
+  checkpoint::RunDir run_dir(config.checkpoint.dir);
+
+  const auto student_tokenizer = tokenizer::load_tokenizer(tokenizer_path(config.student));
+  data::PreparedData prepared =
+      data::prepare_data(config.data, *student_tokenizer, data::cache_root(config), data::model_context(config));
+  data::LoaderOptions train_options = data::loader_options(config, /*train=*/true);
+  train_options.pin_memory = device.is_cuda();
+  LoaderBatches train_batches(std::move(prepared.train), train_options);
+  std::optional<LoaderBatches> valid_batches;
+  if (prepared.valid) {
+    data::LoaderOptions valid_options = data::loader_options(config, /*train=*/false);
+    valid_options.pin_memory = device.is_cuda();
+    valid_batches.emplace(std::move(*prepared.valid), valid_options);
+  }
+
+  torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
+  TrainerParts parts;
+  parts.student = models::load_model(config.student.path,
+                                     {models::parse_dtype(config.student.dtype, "student.dtype"), device, true});
+  if (use_teacher) {
+    parts.teacher = models::load_model(config.teacher->path,
+                                       {models::parse_dtype(config.teacher->dtype, "teacher.dtype"), device, false});
+    log::info("teacher {} ({}), student {} ({}) on {}", config.teacher->path, parts.teacher->spec().architecture,
+              config.student.path, parts.student->spec().architecture, device.str());
+  }
+  parts.train = &train_batches;
+  parts.valid = valid_batches ? &*valid_batches : nullptr;
+  Trainer trainer(config, config::to_json(config), run_dir, parts);
+  return trainer.run(mode);
+}
+
+}  // namespace distill::train

@@ -1,0 +1,130 @@
+// `distill train` end to end on generated tiny models with a real tokenizer and real text: a run,
+// a no-op re-run, a resumed longer run, the lock, the export, and a validation pass.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "distill/checkpoint/run_dir.h"
+#include "distill/models/init.h"
+#include "distill/models/loader.h"
+#include "distill/models/registry.h"
+#include "distill/tokenizer/tokenizer.h"
+#include "distill/util/files.h"
+#include "test_support.h"
+
+namespace distill {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using testing::run_distill;
+using testing::TempDir;
+
+// A random LLaMA-shaped model with the Brown SentencePiece tokenizer beside it.
+void make_model(const std::string& dir, std::int64_t vocab, std::int64_t hidden, std::int64_t layers, std::uint64_t seed) {
+  nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", vocab},
+                        {"hidden_size", hidden}, {"intermediate_size", 2 * hidden}, {"num_hidden_layers", layers},
+                        {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 256},
+                        {"rms_norm_eps", 1e-5}, {"tie_word_embeddings", true}, {"bos_token_id", 1}, {"eos_token_id", 2}};
+  models::CausalLM model(models::spec_from_config(models::HfConfig(cfg, dir + "/config.json")),
+                         at::TensorOptions().dtype(at::kFloat));
+  models::init_random(*model, seed, 0.1);
+  models::save_model(*model, dir);
+  testing::write_file(dir + "/tokenizer.model", testing::read_file(testing::data_path("tokenizers/brown_unigram.model")));
+}
+
+struct Fixture {
+  TempDir tmp;
+  std::string config;
+  Fixture() {
+    const auto tok = tokenizer::load_tokenizer(testing::data_path("tokenizers/brown_unigram.model"));
+    const auto vocab = static_cast<std::int64_t>(tok->vocab_size());
+    make_model(tmp.file("teacher"), vocab, 32, 2, 1);
+    make_model(tmp.file("student"), vocab, 16, 1, 2);
+    // Real text: the tokenizer tests' varied texts, as JSONL documents.
+    std::ofstream train(tmp.file("train.jsonl"));
+    std::ifstream texts(testing::data_path("tokenizers/texts.jsonl"));
+    std::string line;
+    while (std::getline(texts, line)) {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("text") && j["text"].is_string()) train << nlohmann::json{{"text", j["text"]}}.dump() << "\n";
+    }
+    train.close();
+    const Json cfg = {{"teacher", {{"path", tmp.file("teacher")}, {"dtype", "fp32"}}},
+                      {"student", {{"path", tmp.file("student")}}},
+                      {"data", {{"train", {tmp.file("train.jsonl")}}, {"seq_len", 32}, {"valid_fraction", 0.1}}},
+                      {"loss", {{"temperature", 2.0}, {"alpha", 0.5}, {"chunk_tokens", 40}}},
+                      {"optim", {{"lr", 1e-3}}},
+                      {"schedule", {{"warmup_steps", 1}}},
+                      {"train", {{"device", "cpu"}, {"precision", "fp32"}, {"micro_batch", 2}, {"grad_accum", 2},
+                                 {"max_steps", 4}, {"log_every", 1}, {"eval_every", 2}}},
+                      {"checkpoint", {{"dir", tmp.file("run")}, {"every_steps", 2}, {"keep_last", 2}}}};
+    config = tmp.file("config.json");
+    testing::write_file(config, cfg.dump(2));
+  }
+};
+
+std::vector<Json> metrics(const std::string& run) {
+  std::vector<Json> rows;
+  std::ifstream f(run + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(f, line)) rows.push_back(Json::parse(line));
+  return rows;
+}
+
+TEST(CliTrainRun, TrainsResumesLocksAndExports) {
+  Fixture fx;
+  auto r = run_distill({"train", "--config", fx.config});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("trained to step 4"), std::string::npos) << r.out;
+  auto rows = metrics(fx.tmp.file("run"));
+  int train_rows = 0, val_rows = 0;
+  for (const auto& row : rows) (row.contains("val_loss") ? val_rows : train_rows)++;
+  EXPECT_EQ(train_rows, 4);
+  EXPECT_GE(val_rows, 1);
+  EXPECT_TRUE(files::exists(fx.tmp.file("run/config.json")));
+  EXPECT_TRUE(files::exists(fx.tmp.file("run/train.log")));
+
+  // The same command again: nothing to do, still exit 0 (cron-friendly).
+  r = run_distill({"train", "--config", fx.config});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("nothing to do"), std::string::npos) << r.err;
+
+  // A larger max_steps continues from the last checkpoint.
+  r = run_distill({"train", "--config", fx.config, "--set", "train.max_steps=6"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("resumed from"), std::string::npos) << r.err;
+  rows = metrics(fx.tmp.file("run"));
+  EXPECT_EQ(rows.back().value("step", 0), 6);
+
+  // --resume never refuses a run directory that has checkpoints.
+  r = run_distill({"train", "--config", fx.config, "--resume", "never"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+
+  // Another run holding the directory: exit 6, naming the holder.
+  {
+    checkpoint::RunDir held(fx.tmp.file("run"));
+    r = run_distill({"train", "--config", fx.config, "--set", "train.max_steps=8"});
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_NE(r.err.find(std::to_string(::getpid())), std::string::npos) << r.err;
+  }
+
+  // The export loads as an HF folder with the tokenizer beside it.
+  r = run_distill({"export", fx.tmp.file("run"), "--out", fx.tmp.file("exported")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(files::exists(fx.tmp.file("exported/tokenizer.model")));
+  EXPECT_NO_THROW(models::load_model(fx.tmp.file("exported")));
+}
+
+TEST(CliTrainRun, EmptyTrainingDataExits3) {
+  Fixture fx;
+  testing::write_file(fx.tmp.file("train.jsonl"), "");
+  const auto r = run_distill({"train", "--config", fx.config});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("train.jsonl"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace distill
