@@ -104,6 +104,20 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
     log::info("teacher {} ({}), student {} ({}) on {}", config.teacher->path, parts.teacher->spec().architecture,
               config.student.path, parts.student->spec().architecture, device.str());
   }
+  // Token ids index the embedding: a tokenizer with more ids than the model has rows would crash
+  // deep inside the forward pass, so say it here.
+  const auto tok_vocab = static_cast<std::int64_t>(student_tokenizer->vocab_size());
+  for (const auto* m : {&parts.student, &parts.teacher}) {
+    if (*m && tok_vocab > (*m)->spec().vocab_size) {
+      const bool is_student = m == &parts.student;
+      throw InputError(tokenizer_path(config.student),
+                       "the tokenizer has " + std::to_string(tok_vocab) + " ids but the " +
+                           (is_student ? "student" : "teacher") + " model (" +
+                           (is_student ? config.student.path : config.teacher->path) + ") has only " +
+                           std::to_string((*m)->spec().vocab_size) + " embedding rows",
+                       "use the tokenizer the model was trained with (student.tokenizer / teacher.tokenizer)");
+    }
+  }
   parts.train = &train_batches;
   parts.valid = valid_batches ? &*valid_batches : nullptr;
   Trainer trainer(config, config::to_json(config), run_dir, parts);

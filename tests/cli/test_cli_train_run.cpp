@@ -126,5 +126,14 @@ TEST(CliTrainRun, EmptyTrainingDataExits3) {
   EXPECT_NE(r.err.find("train.jsonl"), std::string::npos) << r.err;
 }
 
+TEST(CliTrainRun, TokenizerLargerThanTheModelExits3) {
+  Fixture fx;
+  const auto r = run_distill({"train", "--config", fx.config, "--set",
+                              "student.path=" + testing::data_path("models/llama"),  // 1000 rows
+                              "--set", "student.tokenizer=" + testing::data_path("tokenizers/brown_unigram.model")});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("embedding rows"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace distill
