@@ -69,8 +69,10 @@ void check_same_vocabulary(const config::Config& config) {
 
 TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mode) {
   if (config.loss.cross_tokenizer != "none") {
-    throw UsageError("loss.cross_tokenizer '" + config.loss.cross_tokenizer + "' is not built yet (issue #7)",
-                     "use loss.cross_tokenizer=none with a student that shares the teacher's tokenizer");
+    throw UsageError("loss.cross_tokenizer '" + config.loss.cross_tokenizer +
+                         "' (distilling between different tokenizers) is not built yet (issue #7)",
+                     "until it lands, pick a student that shares the teacher's tokenizer and set "
+                     "loss.cross_tokenizer=none (configs/qwen2.5_7b_to_0.5b.json is such a pair)");
   }
   const loss::KdLossOptions loss_options = loss::options_from_config(config.loss);
   loss::validate(loss_options);
