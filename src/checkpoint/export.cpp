@@ -44,6 +44,34 @@ c10::ScalarType dtype_of_config(const nlohmann::json& config) {
   return c10::kFloat;
 }
 
+// student.tokenizer, when the config names one outside the model folder, travels with the export
+// under the name transformers looks for: a folder's tokenizer files, or one file by its kind.
+void copy_configured_tokenizer(const nlohmann::json& student, const std::string& out_dir) {
+  if (!student.contains("tokenizer") || !student["tokenizer"].is_string()) return;
+  const std::string path = student["tokenizer"].get<std::string>();
+  if (path.empty()) return;
+  if (files::is_directory(path)) {
+    for (const char* const* f = kSideFiles; *f; ++f) {
+      const std::string src = files::join(path, *f);
+      if (files::is_regular_file(src)) io::write_file_atomic(files::join(out_dir, *f), read_all(src));
+    }
+    return;
+  }
+  const std::string name = files::filename(path);
+  auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  std::string target;
+  if (ends_with(".model")) target = "tokenizer.model";
+  else if (ends_with(".tiktoken")) target = "qwen.tiktoken";
+  else if (ends_with(".json")) target = "tokenizer.json";
+  if (target.empty() || !files::is_regular_file(path)) {
+    log::warn("export: student.tokenizer {} is not copied (not a tokenizer.json, .model or .tiktoken file)", path);
+    return;
+  }
+  io::write_file_atomic(files::join(out_dir, target), read_all(path));
+}
+
 }  // namespace
 
 const char* const* exported_side_files() { return kSideFiles; }
@@ -85,6 +113,7 @@ std::int64_t export_student(const std::string& run_dir, const std::string& out, 
       const std::string src = files::join(student_dir, *f);
       if (files::is_regular_file(src)) io::write_file_atomic(files::join(tmp, *f), read_all(src));
     }
+    copy_configured_tokenizer(ckpt->config["student"], tmp);
     if (!files::exists(files::join(tmp, "generation_config.json"))) {
       nlohmann::json gen = {{"_from_model_config", true}};
       for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {

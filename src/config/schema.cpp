@@ -115,6 +115,9 @@ std::vector<Key> make_keys() {
        "dtype of the student's master weights (compute precision is train.precision)"},
       {KEY(student, tokenizer), none(),
        "tokenizer file or folder when it is not in the model folder; empty: the model folder"},
+      {KEY(student, init), one_of({"pretrained", "random"}),
+       "pretrained: load the folder's weights; random: build the model from its config.json alone, "
+       "initialised as transformers does (normal(0, 0.02), seeded by train.seed)"},
       // ---- data
       {KEY(data, train), required(),
        "training data: .txt or .jsonl files, globs, directories, or tokenized shard directories"},
@@ -189,6 +192,8 @@ std::vector<Key> make_keys() {
        "consecutive non-finite losses (each step skipped) before the run stops"},
       {KEY(train, log_every), at_least(1), "optimizer steps between log lines and metrics.jsonl rows"},
       {KEY(train, eval_every), at_least(0), "optimizer steps between validation runs; 0: only at the end"},
+      {KEY(train, eval_at_start), none(),
+       "on a fresh start, also validate the student before its first step (logged as step 0)"},
       {KEY(train, seed), at_least(0), "seed for initialisation, dropout and sampling"},
       // ---- checkpoint
       {KEY(checkpoint, dir), non_empty(),

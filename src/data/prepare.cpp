@@ -2,6 +2,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <unistd.h>
+
 #include "distill/data/dataset.h"
 #include "distill/data/shards.h"
 #include "distill/data/sources.h"

@@ -1,6 +1,8 @@
 // Strict loading of HF weights through the family's name map, and export back to HF names.
 #include "distill/models/loader.h"
 
+#include "distill/models/init.h"
+
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/torch.h>
@@ -152,6 +154,16 @@ CausalLM load_model(const std::string& dir, const LoadOptions& options) {
              options.device.str());
   CausalLM model(std::move(spec), at::TensorOptions().dtype(options.dtype).device(options.device));
   load_weights(*model, ckpt);
+  for (auto& p : model->parameters()) p.set_requires_grad(options.trainable);
+  return model;
+}
+
+CausalLM init_model(const std::string& dir, const LoadOptions& options, std::uint64_t seed) {
+  ModelSpec spec = read_spec(dir);
+  log::debug("building {} ({}) from {} with random weights as {} on {}", spec.architecture, spec.family, dir,
+             dtype_label(options.dtype), options.device.str());
+  CausalLM model(std::move(spec), at::TensorOptions().dtype(options.dtype).device(options.device));
+  init_random(*model, seed);
   for (auto& p : model->parameters()) p.set_requires_grad(options.trainable);
   return model;
 }

@@ -98,8 +98,15 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
 
   torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
   TrainerParts parts;
-  parts.student = models::load_model(config.student.path,
-                                     {models::parse_dtype(config.student.dtype, "student.dtype"), device, true});
+  const models::LoadOptions student_options{models::parse_dtype(config.student.dtype, "student.dtype"), device, true};
+  if (config.student.init == "random") {
+    parts.student = models::init_model(config.student.path, student_options,
+                                       static_cast<std::uint64_t>(config.train.seed));
+    log::info("student {}: random initialisation (student.init = random, seed {})", config.student.path,
+              config.train.seed);
+  } else {
+    parts.student = models::load_model(config.student.path, student_options);
+  }
   if (use_teacher) {
     parts.teacher = models::load_model(config.teacher->path,
                                        {models::parse_dtype(config.teacher->dtype, "teacher.dtype"), device, false});

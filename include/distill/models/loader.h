@@ -22,6 +22,10 @@ struct LoadOptions {
 // config does not account for, unknown architecture.
 CausalLM load_model(const std::string& dir, const LoadOptions& options = {});
 
+// Builds the model <dir>/config.json describes, without reading any weights, and initialises it
+// randomly (models/init.h) from `seed`: a student trained from scratch.
+CausalLM init_model(const std::string& dir, const LoadOptions& options, std::uint64_t seed);
+
 // Fills an existing model's parameters from a checkpoint (same checks as load_model). Names with or
 // without the base-model prefix are accepted (older GPT-2/OPT files store "h.0..." / "decoder....").
 void load_weights(CausalLMImpl& model, const io::Checkpoint& checkpoint);
