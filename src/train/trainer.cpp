@@ -245,7 +245,13 @@ void Trainer::validate(std::int64_t step) {
   valid->rewind();
   const auto f64 = at::TensorOptions().dtype(at::kDouble).device(device_);
   at::Tensor loss = at::zeros({}, f64), kd = at::zeros({}, f64), ce = at::zeros({}, f64), tokens = at::zeros({}, f64);
+  at::Tensor teacher_ce = at::zeros({}, f64);
   const bool use_teacher = parts_.teacher && loss::needs_teacher(loss_options_);
+  // The teacher is frozen: its own perplexity on the validation data is measured on the first run only.
+  const bool measure_teacher = use_teacher && !teacher_val_ce_;
+  loss::KdLossOptions teacher_ce_options = loss_options_;
+  teacher_ce_options.kind = loss::LossKind::kCE;
+  teacher_ce_options.alpha = 0.0;
   std::int64_t batches = 0;
   while (auto batch = valid->next()) {
     const at::Tensor ids = batch->input_ids.to(device_);
@@ -268,6 +274,9 @@ void Trainer::validate(std::int64_t step) {
     const at::Tensor n = out.tokens.to(at::kDouble);
     loss.add_(out.loss.to(at::kDouble) * n);
     kd.add_(out.kd_loss.to(at::kDouble) * n);
+    if (measure_teacher) {
+      teacher_ce.add_(loss::fused_linear_kd_loss(teacher, {}, labels, teacher_ce_options).ce_loss.to(at::kDouble) * n);
+    }
     ce.add_(out.ce_loss.to(at::kDouble) * n);
     tokens.add_(n);
     ++batches;
@@ -277,18 +286,24 @@ void Trainer::validate(std::int64_t step) {
     log::warn("validation data produced no batch; skipping validation");
     return;
   }
-  const at::Tensor values = at::stack({loss, kd, ce, tokens}).cpu();
+  const at::Tensor values = at::stack({loss, kd, ce, tokens, teacher_ce}).cpu();
   const double n = std::max(values[3].item<double>(), 1.0);
   const double val_ce = values[2].item<double>() / n;
+  if (measure_teacher) teacher_val_ce_ = values[4].item<double>() / n;
   Json row = {{"step", step},
               {"val_loss", values[0].item<double>() / n},
               {"val_kd_loss", values[1].item<double>() / n},
               {"val_ce_loss", val_ce},
               {"val_ppl", std::exp(val_ce)},
               {"val_tokens", static_cast<std::int64_t>(values[3].item<double>())}};
+  if (teacher_val_ce_) {
+    row["val_teacher_ce_loss"] = *teacher_val_ce_;
+    row["val_teacher_ppl"] = std::exp(*teacher_val_ce_);
+  }
   if (group_->is_main()) run_dir_.append_metrics(row);
   log::info("step {}: validation loss {:.4f}, ce {:.4f}, perplexity {:.2f} over {} tokens", step,
             row["val_loss"].get<double>(), val_ce, std::exp(val_ce), row["val_tokens"].get<std::int64_t>());
+  if (measure_teacher) log::info("teacher perplexity on the validation data: {:.2f}", std::exp(*teacher_val_ce_));
 }
 
 void Trainer::save(std::int64_t step) {
@@ -323,6 +338,8 @@ TrainResult Trainer::run(checkpoint::ResumeMode mode) {
   log::info("training {} -> {} steps; micro_batch {}, grad_accum {}, precision {}, loss {} (T {}, alpha {}), device {}",
             step_, max_steps, config_.train.micro_batch, config_.train.grad_accum, config_.train.precision,
             config_.loss.kind, config_.loss.temperature, config_.loss.alpha, device_.str());
+
+  if (step_ == 0 && config_.train.eval_at_start) validate(0);
 
   signals::StopSignalScope stop_signals;
   ProgressLine progress;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <csignal>
 #include <fstream>
 
@@ -14,6 +15,7 @@
 #include "distill/util/files.h"
 #include "model_fixtures.h"
 #include "test_support.h"
+#include "train_fixtures.h"
 
 namespace distill {
 namespace {
@@ -21,33 +23,8 @@ namespace {
 using Json = nlohmann::ordered_json;
 using testing::TempDir;
 
-// A fixed list of micro-batches, cycled; its position is the index of the next batch.
-class MemorySource : public train::BatchSource {
- public:
-  MemorySource(int count, std::int64_t batch, std::int64_t seq, std::uint64_t seed, bool finite = false)
-      : finite_(finite) {
-    auto gen = at::detail::createCPUGenerator(seed);
-    for (int i = 0; i < count; ++i) {
-      const at::Tensor tokens = at::randint(1000, {batch, seq + 1}, gen, at::kLong);
-      batches_.push_back({tokens.narrow(1, 0, seq).contiguous(), tokens.narrow(1, 1, seq).contiguous(), {}});
-    }
-  }
-  std::optional<train::Batch> next() override {
-    if (finite_ && index_ >= static_cast<std::int64_t>(batches_.size())) return std::nullopt;
-    ++served_;
-    return batches_[static_cast<size_t>(index_++ % static_cast<std::int64_t>(batches_.size()))];
-  }
-  Json position() const override { return {{"index", index_}}; }
-  void seek(const Json& p) override { index_ = p.at("index").get<std::int64_t>(); }
-  void rewind() override { index_ = 0; }
-  std::int64_t served() const { return served_; }
-
- private:
-  std::vector<train::Batch> batches_;
-  std::int64_t index_ = 0;
-  std::int64_t served_ = 0;
-  bool finite_;
-};
+using testing::MemorySource;
+using testing::read_metrics;
 
 Json base_config(const std::string& run_dir) {
   return Json{{"teacher", {{"path", testing::model_dir("qwen2")}, {"dtype", "fp32"}}},
@@ -65,14 +42,6 @@ struct TrainRun {
   std::vector<Json> metrics;  // metrics.jsonl rows
   train::TrainResult result;
 };
-
-std::vector<Json> read_metrics(const std::string& run_dir) {
-  std::ifstream f(run_dir + "/metrics.jsonl");
-  std::vector<Json> rows;
-  std::string line;
-  while (std::getline(f, line)) rows.push_back(Json::parse(line));
-  return rows;
-}
 
 // One `distill train` process: fresh models from the fixtures, a fresh data source, the run dir.
 TrainRun train_once(const Json& cfg_json, checkpoint::ResumeMode mode = checkpoint::ResumeMode::kAuto,
@@ -111,6 +80,49 @@ TEST(Trainer, LogsEveryStepWithTheDocumentedFields) {
   EXPECT_DOUBLE_EQ(run.metrics[2]["lr"].get<double>(), 3e-3);      // step index 2 = end of warmup: peak
   EXPECT_LT(run.metrics[5]["lr"].get<double>(), 3e-3);             // decaying
   EXPECT_EQ(run.result.steps_done, 6);
+}
+
+// Validation at step 0 (train.eval_at_start) reports the student's and the frozen teacher's
+// perplexity; both equal exp(mean cross-entropy) computed directly from each model's logits.
+TEST(Trainer, ValidationReportsStudentAndTeacherPerplexity) {
+  TempDir tmp;
+  Json cfg_json = base_config(tmp.file("run"));
+  cfg_json["train"]["max_steps"] = 2;
+  cfg_json["train"]["eval_at_start"] = true;
+  const config::Config cfg = config::parse(cfg_json, "test");
+  checkpoint::RunDir run_dir(cfg.checkpoint.dir);
+  train::TrainerParts parts;
+  parts.student = models::load_model(cfg.student.path, {at::kFloat, at::kCPU, true});
+  parts.teacher = models::load_model(cfg.teacher->path, {at::kFloat, at::kCPU, false});
+  MemorySource train_source(5, 4, 16, 99);
+  MemorySource valid_source(3, 2, 16, 5, /*finite=*/true);
+  parts.train = &train_source;
+  parts.valid = &valid_source;
+  // The direct computation, before training changes the student.
+  auto direct_ce = [&](models::CausalLM& model) {
+    torch::NoGradGuard no_grad;
+    double sum = 0;
+    std::int64_t n = 0;
+    valid_source.rewind();
+    while (auto b = valid_source.next()) {
+      const at::Tensor logits = model->forward(b->input_ids).to(at::kDouble);
+      sum += at::cross_entropy_loss(logits.flatten(0, 1), b->labels.flatten(), {}, at::Reduction::Sum).item<double>();
+      n += b->labels.numel();
+    }
+    return sum / static_cast<double>(n);
+  };
+  const double student_ce = direct_ce(parts.student), teacher_ce = direct_ce(parts.teacher);
+  train::Trainer(cfg, config::to_json(cfg), run_dir, parts).run(checkpoint::ResumeMode::kAuto);
+  const auto rows = read_metrics(cfg.checkpoint.dir);
+  ASSERT_FALSE(rows.empty());
+  const Json& first = rows.front();
+  EXPECT_EQ(first["step"].get<int>(), 0);
+  EXPECT_NEAR(first["val_ce_loss"].get<double>(), student_ce, 1e-4);
+  EXPECT_NEAR(first["val_ppl"].get<double>(), std::exp(student_ce), 1e-3 * std::exp(student_ce));
+  EXPECT_NEAR(first["val_teacher_ppl"].get<double>(), std::exp(teacher_ce), 1e-3 * std::exp(teacher_ce));
+  EXPECT_EQ(first["val_tokens"].get<int>(), 3 * 2 * 16);
+  // The final validation repeats the teacher's (unchanged) perplexity.
+  EXPECT_DOUBLE_EQ(rows.back()["val_teacher_ppl"].get<double>(), first["val_teacher_ppl"].get<double>());
 }
 
 TEST(Trainer, KdLossFallsOnRepeatedBatches) {

@@ -71,6 +71,7 @@ class Trainer {
   std::int64_t step_ = 0;
   std::int64_t consecutive_nonfinite_ = 0;
   std::int64_t skipped_ = 0;
+  std::optional<double> teacher_val_ce_;  // the frozen teacher's validation cross-entropy, computed once
 };
 
 }  // namespace distill::train
