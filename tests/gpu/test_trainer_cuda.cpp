@@ -1,0 +1,132 @@
+// GPU machine only (label "gpu"): the training loop on CUDA with the tiny fixtures: bf16 autocast and
+// fp16 loss scaling follow the fp32 CPU run's losses within half-precision tolerance, a run stopped by
+// SIGTERM and resumed repeats a straight one, and activation checkpointing changes nothing but memory.
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <csignal>
+
+#include "distill/checkpoint/run_dir.h"
+#include "distill/config/config.h"
+#include "distill/models/loader.h"
+#include "distill/train/trainer.h"
+#include "distill/util/errors.h"
+#include "model_fixtures.h"
+#include "test_support.h"
+#include "train_fixtures.h"
+
+namespace distill {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json cuda_config(const std::string& run_dir, const std::string& precision, std::int64_t steps) {
+  return Json{{"teacher", {{"path", testing::model_dir("qwen2")}, {"dtype", "bf16"}}},
+              {"student", {{"path", testing::model_dir("llama")}}},
+              {"data", {{"train", {"unused"}}, {"seq_len", 64}}},
+              {"loss", {{"kind", "forward_kl"}, {"temperature", 2.0}, {"alpha", 0.7}, {"chunk_tokens", 100}}},
+              {"optim", {{"lr", 3e-3}, {"grad_clip", 1.0}}},
+              {"schedule", {{"warmup_steps", 2}, {"decay", "cosine"}, {"min_lr_ratio", 0.1}}},
+              {"train", {{"device", "cuda"}, {"precision", precision}, {"micro_batch", 4}, {"grad_accum", 2},
+                         {"max_steps", steps}, {"log_every", 1}}},
+              {"checkpoint", {{"dir", run_dir}, {"every_steps", 0}, {"keep_last", 2}}}};
+}
+
+std::vector<Json> train_run(const Json& cfg_json, std::function<void(const train::Batch&)> hook = nullptr) {
+  const config::Config cfg = config::parse(cfg_json, "test");
+  const bool cuda = cfg.train.device == "cuda";
+  torch::manual_seed(cfg.train.seed);
+  checkpoint::RunDir run_dir(cfg.checkpoint.dir);
+  train::TrainerParts parts;
+  const at::Device device = cuda ? at::kCUDA : at::kCPU;
+  parts.student = models::load_model(cfg.student.path, {at::kFloat, device, true});
+  parts.teacher = models::load_model(cfg.teacher->path, {cuda ? at::kBFloat16 : at::kFloat, device, false});
+  testing::MemorySource source(3, cfg.train.micro_batch, cfg.data.seq_len, 11);
+  parts.train = &source;
+  parts.on_micro_batch = std::move(hook);
+  train::Trainer(cfg, config::to_json(cfg), run_dir, parts).run(checkpoint::ResumeMode::kAuto);
+  return testing::read_metrics(cfg.checkpoint.dir);
+}
+
+std::vector<Json> train_cuda(const Json& cfg_json) { return train_run(cfg_json); }
+
+// The same run in fp32 on the CPU: the reference a half-precision CUDA run must stay close to.
+std::vector<Json> train_cpu_fp32(const std::string& run_dir, std::int64_t steps) {
+  Json cfg = cuda_config(run_dir, "fp32", steps);
+  cfg["train"]["device"] = "cpu";
+  cfg["teacher"]["dtype"] = "fp32";
+  return train_run(cfg);
+}
+
+void expect_follows(const std::vector<Json>& rows, const std::vector<Json>& reference, double rel_tol) {
+  ASSERT_EQ(rows.size(), reference.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
+      ASSERT_TRUE(rows[i].contains(key)) << key;
+      const double want = reference[i][key].get<double>();
+      // The gradient norm sums squares of many half-precision products: twice the loss tolerance.
+      const double tol = (std::string(key) == "grad_norm" ? 2 : 1) * rel_tol * std::abs(want);
+      EXPECT_NEAR(rows[i][key].get<double>(), want, tol) << "step " << i + 1 << " " << key;
+    }
+    EXPECT_TRUE(rows[i].contains("peak_mem_gib"));
+  }
+  EXPECT_LT(rows.back()["kd_loss"].get<double>(), rows.front()["kd_loss"].get<double>());
+}
+
+TEST(TrainerCuda, Bf16AutocastFollowsTheFp32CpuRun) {
+  ASSERT_TRUE(torch::cuda::is_available());
+  testing::TempDir tmp;
+  const auto reference = train_cpu_fp32(tmp.file("cpu"), 12);
+  // bf16 keeps 8 bits of mantissa: losses agree to a few per cent, not to 1e-3.
+  expect_follows(train_cuda(cuda_config(tmp.file("run"), "bf16", 12)), reference, 0.05);
+}
+
+TEST(TrainerCuda, Fp16WithLossScalingFollowsTheFp32CpuRun) {
+  testing::TempDir tmp;
+  const auto reference = train_cpu_fp32(tmp.file("cpu"), 12);
+  const auto rows = train_cuda(cuda_config(tmp.file("run"), "fp16", 12));
+  expect_follows(rows, reference, 0.02);
+  ASSERT_TRUE(rows.back().contains("loss_scale"));
+  EXPECT_GT(rows.back()["loss_scale"].get<double>(), 1.0);
+}
+
+TEST(TrainerCuda, ResumedRunRepeatsTheStraightOne) {
+  testing::TempDir tmp;
+  const auto straight = train_cuda(cuda_config(tmp.file("straight"), "bf16", 8));
+  int calls = 0;
+  try {
+    // grad_accum 2: the 7th micro-batch belongs to step 4, which finishes and is saved.
+    train_run(cuda_config(tmp.file("resumed"), "bf16", 8), [&](const train::Batch&) {
+      if (++calls == 7) std::raise(SIGTERM);
+    });
+    FAIL() << "expected the run to stop on SIGTERM";
+  } catch (const Error& e) {
+    ASSERT_EQ(e.code(), ExitCode::kInterrupted) << e.what();
+  }
+  const auto resumed = train_cuda(cuda_config(tmp.file("resumed"), "bf16", 8));
+  ASSERT_EQ(resumed.size(), straight.size());
+  for (std::size_t i = 0; i < straight.size(); ++i) {
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
+      const double want = straight[i][key].get<double>();
+      EXPECT_NEAR(resumed[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1 << " " << key;
+    }
+  }
+}
+
+TEST(TrainerCuda, GradCheckpointingGivesTheSameLosses) {
+  testing::TempDir tmp;
+  const auto plain = train_cuda(cuda_config(tmp.file("plain"), "bf16", 6));
+  Json cfg = cuda_config(tmp.file("ckpt"), "bf16", 6);
+  cfg["train"]["grad_checkpointing"] = true;
+  const auto recomputed = train_cuda(cfg);
+  ASSERT_EQ(recomputed.size(), plain.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    const double want = plain[i]["loss"].get<double>();
+    EXPECT_NEAR(recomputed[i]["loss"].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1;
+  }
+}
+
+}  // namespace
+}  // namespace distill
