@@ -1,0 +1,330 @@
+// TensorBoard event files: CRC-32C check values, varint and TFRecord framing, the Event encoding
+// (read back by a small protobuf reader written here, not by the code under test), RunDir writing
+// the events file beside metrics.jsonl, its cut-back on resume, and a failed write.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <algorithm>
+
+#include "checkpoint_test_helpers.h"
+#include "distill/checkpoint/tensorboard.h"
+#include "distill/util/errors.h"
+#include "distill/util/logging.h"
+
+namespace distill::testing {
+namespace {
+
+using checkpoint::Json;
+using checkpoint::ResumeMode;
+using checkpoint::RunDir;
+using checkpoint::TensorBoardWriter;
+namespace tb = checkpoint::tensorboard;
+
+// ---- a minimal reader: TFRecord framing and the Event/Summary/Value fields distill writes
+
+std::uint64_t le(const std::string& bytes, std::size_t pos, int n) {
+  std::uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes.at(pos + static_cast<std::size_t>(i)));
+  return v;
+}
+
+// Base-128 varint at `pos`; advances `pos`. Throws on a truncated or over-long varint.
+std::uint64_t read_varint(const std::string& bytes, std::size_t& pos) {
+  std::uint64_t v = 0;
+  for (int shift = 0; shift < 70; shift += 7) {
+    if (pos >= bytes.size()) throw std::runtime_error("truncated varint");
+    const auto b = static_cast<unsigned char>(bytes[pos++]);
+    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return v;
+  }
+  throw std::runtime_error("varint longer than 10 bytes");
+}
+
+// Independent CRC-32C (bit by bit, no table) for the reader's checks.
+std::uint32_t slow_crc32c(const std::string& bytes) {
+  std::uint32_t c = 0xffffffffu;
+  for (unsigned char b : bytes) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+  }
+  return ~c;
+}
+std::uint32_t slow_masked(const std::string& bytes) {
+  const std::uint32_t c = slow_crc32c(bytes);
+  return ((c >> 15) | (c << 17)) + 0xa282ead8u;
+}
+
+// Splits a TFRecord file into its records' data, checking both CRCs of each.
+std::vector<std::string> read_records(const std::string& file) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < file.size()) {
+    if (file.size() - pos < 12) throw std::runtime_error("truncated record header at " + std::to_string(pos));
+    const std::uint64_t length = le(file, pos, 8);
+    if (le(file, pos + 8, 4) != slow_masked(file.substr(pos, 8))) throw std::runtime_error("length crc mismatch");
+    pos += 12;
+    if (file.size() - pos < length + 4) throw std::runtime_error("truncated record data");
+    std::string data = file.substr(pos, length);
+    if (le(file, pos + length, 4) != slow_masked(data)) throw std::runtime_error("data crc mismatch");
+    pos += length + 4;
+    out.push_back(std::move(data));
+  }
+  return out;
+}
+
+struct Field {
+  std::uint32_t number = 0;
+  std::uint32_t wire = 0;
+  std::uint64_t scalar = 0;  // varint, fixed64 or fixed32 value
+  std::string bytes;         // length-delimited payload
+};
+
+std::vector<Field> read_fields(const std::string& msg) {
+  std::vector<Field> out;
+  std::size_t pos = 0;
+  while (pos < msg.size()) {
+    const std::uint64_t key = read_varint(msg, pos);
+    Field f;
+    f.number = static_cast<std::uint32_t>(key >> 3);
+    f.wire = static_cast<std::uint32_t>(key & 7);
+    if (f.wire == 0) {
+      f.scalar = read_varint(msg, pos);
+    } else if (f.wire == 1 || f.wire == 5) {
+      const int n = f.wire == 1 ? 8 : 4;
+      if (msg.size() - pos < static_cast<std::size_t>(n)) throw std::runtime_error("truncated fixed field");
+      f.scalar = le(msg, pos, n);
+      pos += static_cast<std::size_t>(n);
+    } else if (f.wire == 2) {
+      const std::uint64_t n = read_varint(msg, pos);
+      if (msg.size() - pos < n) throw std::runtime_error("truncated length-delimited field");
+      f.bytes = msg.substr(pos, n);
+      pos += n;
+    } else {
+      throw std::runtime_error("unexpected wire type " + std::to_string(f.wire));
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+struct Event {
+  double wall_time = -1;
+  std::int64_t step = -1;
+  std::string file_version;
+  bool has_summary = false;
+  std::vector<std::pair<std::string, float>> values;
+};
+
+Event parse_event(const std::string& data) {
+  Event e;
+  for (const Field& f : read_fields(data)) {
+    if (f.number == 1 && f.wire == 1) {
+      std::memcpy(&e.wall_time, &f.scalar, 8);
+    } else if (f.number == 2 && f.wire == 0) {
+      e.step = static_cast<std::int64_t>(f.scalar);
+    } else if (f.number == 3 && f.wire == 2) {
+      e.file_version = f.bytes;
+    } else if (f.number == 5 && f.wire == 2) {
+      e.has_summary = true;
+      for (const Field& v : read_fields(f.bytes)) {
+        if (v.number != 1 || v.wire != 2) throw std::runtime_error("Summary: unexpected field");
+        std::string tag;
+        float value = NAN;
+        bool has_value = false;
+        for (const Field& x : read_fields(v.bytes)) {
+          if (x.number == 1 && x.wire == 2) tag = x.bytes;
+          if (x.number == 2 && x.wire == 5) {
+            const auto bits = static_cast<std::uint32_t>(x.scalar);
+            std::memcpy(&value, &bits, 4);
+            has_value = true;
+          }
+        }
+        if (!has_value) throw std::runtime_error("Value without simple_value");
+        e.values.emplace_back(tag, value);
+      }
+    } else {
+      throw std::runtime_error("Event: unexpected field " + std::to_string(f.number));
+    }
+  }
+  return e;
+}
+
+std::vector<Event> read_events(const std::string& path) {
+  std::vector<Event> out;
+  for (const std::string& data : read_records(read_file(path))) out.push_back(parse_event(data));
+  return out;
+}
+
+std::string hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
+// ---- CRC-32C
+
+TEST(TensorBoardCrc32c, Rfc3720CheckValues) {
+  EXPECT_EQ(tb::crc32c("123456789", 9), 0xE3069283u);
+  const std::string zeros(32, '\0'), ones(32, '\xff');
+  EXPECT_EQ(tb::crc32c(zeros.data(), zeros.size()), 0x8A9136AAu);
+  EXPECT_EQ(tb::crc32c(ones.data(), ones.size()), 0x62A8AB43u);
+  EXPECT_EQ(tb::crc32c("", 0), 0u);
+}
+
+TEST(TensorBoardCrc32c, ContinuesAcrossPiecesAndMatchesTheBitwiseReference) {
+  EXPECT_EQ(tb::crc32c("6789", 4, tb::crc32c("12345", 5)), 0xE3069283u);
+  std::string bytes;
+  for (int i = 0; i < 1000; ++i) bytes.push_back(static_cast<char>((i * 131 + 7) & 0xff));
+  EXPECT_EQ(tb::crc32c(bytes.data(), bytes.size()), slow_crc32c(bytes));
+}
+
+TEST(TensorBoardCrc32c, Masking) {
+  // ((0xE3069283 >> 15) | (0xE3069283 << 17)) + 0xa282ead8, in uint32 arithmetic.
+  EXPECT_EQ(tb::mask_crc(0xE3069283u), 0xC78AB0E5u);
+  EXPECT_EQ(tb::masked_crc32c("123456789", 9), 0xC78AB0E5u);
+  EXPECT_EQ(tb::mask_crc(0), 0xa282ead8u);
+}
+
+// ---- varints and records
+
+TEST(TensorBoardVarint, Encodings) {
+  const std::vector<std::pair<std::uint64_t, std::string>> cases = {
+      {0, "00"}, {1, "01"}, {127, "7f"}, {128, "8001"}, {300, "ac02"}, {16384, "808001"},
+      {~std::uint64_t{0}, "ffffffffffffffffff01"}};
+  for (const auto& [value, expected] : cases) {
+    std::string out;
+    tb::put_varint(out, value);
+    EXPECT_EQ(hex(out), expected) << value;
+    std::size_t pos = 0;
+    EXPECT_EQ(read_varint(out, pos), value);
+    EXPECT_EQ(pos, out.size());
+  }
+}
+
+TEST(TensorBoardRecord, FramingAndBothCrcs) {
+  const std::string rec = tb::frame_record("abc");
+  ASSERT_EQ(rec.size(), 8u + 4 + 3 + 4);
+  EXPECT_EQ(hex(rec.substr(0, 8)), "0300000000000000");
+  EXPECT_EQ(le(rec, 8, 4), 0x0e4999b0u);   // masked crc32c of the 8 length bytes
+  EXPECT_EQ(rec.substr(12, 3), "abc");
+  EXPECT_EQ(le(rec, 15, 4), 0x21f1576eu);  // masked crc32c of "abc"
+  EXPECT_EQ(read_records(rec + tb::frame_record("") + tb::frame_record(std::string(300, 'x'))),
+            (std::vector<std::string>{"abc", "", std::string(300, 'x')}));
+}
+
+TEST(TensorBoardRecord, TheReaderRejectsDamage) {
+  std::string rec = tb::frame_record("hello");
+  rec[13] ^= 1;
+  EXPECT_THROW(read_records(rec), std::runtime_error);
+  EXPECT_THROW(read_records(tb::frame_record("hello").substr(0, 20)), std::runtime_error);
+}
+
+// ---- events
+
+TEST(TensorBoardEvent, ExactBytesOfAScalarEvent) {
+  // 09 <1.5 as little-endian double> | 10 03 | 2a 13 [ 0a 11 [ 0a 0a "train/loss" 15 <1.25f> ] ]
+  const std::string expected = "09000000000000f83f" "1003" "2a13" "0a11" "0a0a" + hex("train/loss") + "15" + "0000a03f";
+  EXPECT_EQ(hex(tb::scalars_event(1.5, 3, {{"train/loss", 1.25f}})), expected);
+}
+
+TEST(TensorBoardEvent, FileVersionEvent) {
+  const Event e = parse_event(tb::file_version_event(1234.5));
+  EXPECT_EQ(e.file_version, "brain.Event:2");
+  EXPECT_EQ(e.wall_time, 1234.5);
+  EXPECT_EQ(e.step, 0);
+  EXPECT_FALSE(e.has_summary);
+}
+
+TEST(TensorBoardEvent, ManyValuesAndLargeOrNegativeSteps) {
+  std::vector<tb::Scalar> scalars;
+  for (int i = 0; i < 40; ++i) scalars.push_back({"train/k" + std::to_string(i), static_cast<float>(i) * 0.5f});
+  const Event e = parse_event(tb::scalars_event(1.7e9, 123456789012LL, scalars));
+  EXPECT_EQ(e.step, 123456789012LL);
+  EXPECT_EQ(e.wall_time, 1.7e9);
+  ASSERT_EQ(e.values.size(), 40u);
+  EXPECT_EQ(e.values[39], (std::pair<std::string, float>{"train/k39", 19.5f}));
+  EXPECT_EQ(parse_event(tb::scalars_event(0, -5, {})).step, -5);
+}
+
+TEST(TensorBoardEvent, ScalarsOfRowTagsAndSkips) {
+  const Json train = {{"step", 7}, {"loss", 1.5}, {"kd_loss", 2.0}, {"lr", 1e-4}, {"skipped", false},
+                      {"note", "x"}, {"nothing", nullptr}, {"loss_scale", 65536}};
+  const auto s = tb::scalars_of_row(train);
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_EQ(s[0].tag, "train/loss");
+  EXPECT_EQ(s[0].value, 1.5f);
+  EXPECT_EQ(s[1].tag, "train/kd_loss");
+  EXPECT_EQ(s[2].tag, "train/lr");
+  EXPECT_EQ(s[2].value, 1e-4f);
+  EXPECT_EQ(s[3].tag, "train/loss_scale");
+  EXPECT_EQ(s[3].value, 65536.0f);
+  EXPECT_EQ(tb::step_of_row(train), 7);
+
+  const Json valid = {{"step", 20}, {"val_loss", 3.0}, {"val_ppl", 12.5}, {"val_tokens", 4096}};
+  const auto v = tb::scalars_of_row(valid);
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0].tag, "valid/loss");
+  EXPECT_EQ(v[1].tag, "valid/ppl");
+  EXPECT_EQ(v[1].value, 12.5f);
+  EXPECT_EQ(v[2].tag, "valid/tokens");
+  EXPECT_EQ(v[2].value, 4096.0f);
+  EXPECT_EQ(tb::step_of_row(valid), 20);
+}
+
+TEST(TensorBoardWriter, FileVersionOnlyWhenTheFileIsEmpty) {
+  TempDir dir;
+  const std::string path = dir.file("sub/events.out.tfevents.x");
+  {
+    TensorBoardWriter w(path);  // creates sub/
+    w.append({{"step", 1}, {"loss", 2.0}}, 100.0);
+    w.append({{"step", 2}, {"loss", 1.0}}, 101.0);
+  }
+  {
+    TensorBoardWriter w(path);  // reopened: appends, no second file_version
+    w.append({{"step", 3}, {"loss", 0.5}}, 102.0);
+  }
+  auto events = read_events(path);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].file_version, "brain.Event:2");
+  EXPECT_EQ(events[0].wall_time, 100.0);
+  for (std::size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(events[i].file_version, "");
+    EXPECT_EQ(events[i].step, static_cast<std::int64_t>(i));
+    EXPECT_EQ(events[i].wall_time, 99.0 + static_cast<double>(i));
+    ASSERT_EQ(events[i].values.size(), 1u);
+    EXPECT_EQ(events[i].values[0].first, "train/loss");
+  }
+  EXPECT_EQ(events[3].values[0].second, 0.5f);
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  TensorBoardWriter w(path);
+  w.append({{"step", 9}, {"loss", 0.25}}, 103.0);
+  events = read_events(path);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].file_version, "brain.Event:2");
+  EXPECT_EQ(events[1].step, 9);
+}
+
+TEST(TensorBoardWriter, UnwritableFolderIsOutputErrorNamingIt) {
+  TempDir dir;
+  write_file(dir.file("blocker"), "a file, not a folder");
+  try {
+    TensorBoardWriter w(dir.file("blocker/events.out.tfevents.0"));
+    ADD_FAILURE() << "no error";
+  } catch (const OutputError& e) {
+    EXPECT_CONTAINS(std::string(e.what()), dir.file("blocker"));
+  }
+}
+
+}  // namespace
+}  // namespace distill::testing
