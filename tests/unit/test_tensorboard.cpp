@@ -326,5 +326,164 @@ TEST(TensorBoardWriter, UnwritableFolderIsOutputErrorNamingIt) {
   }
 }
 
+// ---- RunDir
+
+std::string events_path(const TempDir& dir) { return dir.file(checkpoint::kTensorBoardEventsFile); }
+
+// The (step, values) of each event after the file_version one, for comparing runs without wall times.
+std::vector<std::pair<std::int64_t, std::vector<std::pair<std::string, float>>>> contents(const std::vector<Event>& events) {
+  std::vector<std::pair<std::int64_t, std::vector<std::pair<std::string, float>>>> out;
+  for (std::size_t i = 1; i < events.size(); ++i) out.emplace_back(events[i].step, events[i].values);
+  return out;
+}
+
+void log_rows(RunDir& run, std::int64_t first, std::int64_t last, const std::vector<std::int64_t>& saves) {
+  for (std::int64_t s = first; s <= last; ++s) {
+    run.append_metrics(metrics_row(s));
+    if (std::find(saves.begin(), saves.end(), s) != saves.end()) run.save_checkpoint(data_for_step(s), 10);
+  }
+}
+
+TEST(TensorBoardRunDir, FreshStartWritesFileVersionThenEveryRow) {
+  TempDir dir;
+  const double before = tb::wall_time_now();
+  {
+    RunDir run(dir.path());
+    run.resume(ResumeMode::kAuto);
+    run.append_metrics({{"step", 1}, {"loss", 2.5}, {"kd_loss", 3.0}, {"lr", 1e-4}, {"skipped", false}});
+    run.append_metrics({{"step", 2}, {"val_loss", 2.25}, {"val_ppl", 9.5}, {"val_tokens", 512}});
+  }
+  const double after = tb::wall_time_now();
+  EXPECT_EQ(files::list_directory(dir.file("tensorboard")), (std::vector<std::string>{"events.out.tfevents.0.distill"}));
+  const auto events = read_events(events_path(dir));
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].file_version, "brain.Event:2");
+  EXPECT_FALSE(events[0].has_summary);
+  for (const Event& e : events) {
+    EXPECT_GE(e.wall_time, before);
+    EXPECT_LE(e.wall_time, after);
+  }
+  EXPECT_EQ(events[1].step, 1);
+  EXPECT_EQ(events[1].values, (std::vector<std::pair<std::string, float>>{
+                                  {"train/loss", 2.5f}, {"train/kd_loss", 3.0f}, {"train/lr", 1e-4f}}));
+  EXPECT_EQ(events[2].step, 2);
+  EXPECT_EQ(events[2].values, (std::vector<std::pair<std::string, float>>{
+                                  {"valid/loss", 2.25f}, {"valid/ppl", 9.5f}, {"valid/tokens", 512.0f}}));
+  // metrics.jsonl is as before: one line per row.
+  EXPECT_EQ(read_file(dir.file("metrics.jsonl")),
+            "{\"step\":1,\"loss\":2.5,\"kd_loss\":3.0,\"lr\":0.0001,\"skipped\":false}\n"
+            "{\"step\":2,\"val_loss\":2.25,\"val_ppl\":9.5,\"val_tokens\":512}\n");
+}
+
+TEST(TensorBoardRunDir, CheckpointRecordsTheEventsFileSize) {
+  TempDir dir;
+  RunDir run(dir.path());
+  run.resume(ResumeMode::kAuto);
+  log_rows(run, 1, 2, {2});
+  const auto loaded = checkpoint::load_checkpoint_folder(step_dir(dir.path(), 2));
+  const auto it = loaded.append_files.find(checkpoint::kTensorBoardEventsFile);
+  ASSERT_NE(it, loaded.append_files.end());
+  EXPECT_EQ(it->second, files::file_size(events_path(dir)));
+  EXPECT_GT(it->second, 0);
+}
+
+TEST(TensorBoardRunDir, ResumeCutsTheEventsFileBackAndEqualsAnUninterruptedRun) {
+  TempDir dir, straight;
+  std::string at_checkpoint;
+  {
+    RunDir run(dir.path());
+    run.resume(ResumeMode::kAuto);
+    log_rows(run, 1, 2, {2});
+    at_checkpoint = read_file(events_path(dir));
+    log_rows(run, 3, 5, {});  // then "killed"
+  }
+  ASSERT_EQ(read_events(events_path(dir)).size(), 6u);
+  {
+    RunDir run(dir.path());
+    const auto loaded = run.resume(ResumeMode::kAuto);
+    ASSERT_TRUE(loaded);
+    ASSERT_EQ(loaded->state.step, 2);
+    EXPECT_EQ(read_file(events_path(dir)), at_checkpoint);  // byte for byte, wall times included
+    log_rows(run, 3, 6, {});
+  }
+  {
+    RunDir run(straight.path());
+    run.resume(ResumeMode::kAuto);
+    log_rows(run, 1, 6, {2});
+  }
+  const auto resumed = read_events(events_path(dir));
+  const auto uninterrupted = read_events(events_path(straight));
+  ASSERT_EQ(resumed.size(), 7u);  // file_version + steps 1..6, none twice
+  EXPECT_EQ(resumed[0].file_version, "brain.Event:2");
+  for (std::size_t i = 1; i < resumed.size(); ++i) {
+    EXPECT_EQ(resumed[i].file_version, "");
+    EXPECT_EQ(resumed[i].step, static_cast<std::int64_t>(i));
+  }
+  EXPECT_EQ(contents(resumed), contents(uninterrupted));
+  EXPECT_EQ(read_file(dir.file("metrics.jsonl")), metrics_text(6));
+}
+
+TEST(TensorBoardRunDir, FreshStartEmptiesTheEventsFileAndWritesFileVersionAgain) {
+  TempDir dir;
+  {
+    RunDir run(dir.path());
+    run.resume(ResumeMode::kAuto);
+    log_rows(run, 1, 3, {});
+  }
+  RunDir run(dir.path());
+  EXPECT_FALSE(run.resume(ResumeMode::kAuto));
+  EXPECT_EQ(files::file_size(events_path(dir)), 0);
+  log_rows(run, 1, 1, {});
+  const auto events = read_events(events_path(dir));
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].file_version, "brain.Event:2");
+  EXPECT_EQ(events[1].step, 1);
+}
+
+// A child whose file-size limit lets the metrics line through but not the row's event (SIGXFSZ
+// ignored, so the write fails with EFBIG): the OutputError names the events file, and both files
+// are left holding the earlier rows only.
+TEST(TensorBoardRunDir, FailedEventWriteIsCutOffWithTheMetricsLine) {
+  TempDir dir;
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int status = 11;  // no exception
+    try {
+      log::set_level(log::Level::kError);
+      RunDir run(dir.path());
+      run.resume(ResumeMode::kAuto);
+      run.append_metrics(metrics_row(1));
+      const std::int64_t events = files::file_size(events_path(dir));
+      const std::int64_t metrics = files::file_size(dir.file("metrics.jsonl"));
+      const auto limit_bytes = static_cast<rlim_t>(events + 20);
+      // The next metrics line must fit under the limit for the event to be what fails.
+      if (metrics + static_cast<std::int64_t>(metrics_row(2).dump().size()) + 1 > events + 20) ::_exit(14);
+      ::signal(SIGXFSZ, SIG_IGN);
+      const rlimit limit{limit_bytes, limit_bytes};
+      if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(10);
+      run.append_metrics(metrics_row(2));
+    } catch (const OutputError& e) {
+      const std::string m = e.what();
+      status = m.find(checkpoint::kTensorBoardEventsFile) != std::string::npos &&
+                       m.find(std::strerror(EFBIG)) != std::string::npos
+                   ? 0
+                   : 12;
+    } catch (...) {
+      status = 13;
+    }
+    ::_exit(status);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setrlimit failed, 11: no error, 12: message lacks the file or the reason, "
+                                       "13: wrong exception type, 14: test precondition (sizes) not met";
+  EXPECT_EQ(read_file(dir.file("metrics.jsonl")), metrics_text(1));
+  const auto events = read_events(events_path(dir));  // whole records only
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].step, 1);
+}
+
 }  // namespace
 }  // namespace distill::testing
