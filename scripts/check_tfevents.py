@@ -192,7 +192,7 @@ def _protobuf_classes():
                       ("file_version", 3, F.TYPE_STRING, opt, None),
                       ("summary", 5, F.TYPE_MESSAGE, opt, ".distill_check_tfevents.Summary")])
     pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
+    pool.AddSerializedFile(fdp.SerializeToString())  # works from protobuf 3.x on (pool.Add is gone in newer ones)
     desc = pool.FindMessageTypeByName("distill_check_tfevents.Event")
     if hasattr(message_factory, "GetMessageClass"):  # protobuf >= 4.21
         return message_factory.GetMessageClass(desc)
