@@ -125,9 +125,15 @@ void RunDir::roll_back_append_files(const LoadedCheckpoint* resumed) {
     const auto it = sizes.find(name);
     const std::int64_t target = it == sizes.end() ? 0 : it->second;
     if (size > target) {
-      const std::size_t rows = count_newlines(path, target);
+      const bool lines = name.size() >= 6 && name.compare(name.size() - 6, 6, ".jsonl") == 0;
+      const std::size_t rows = lines ? count_newlines(path, target) : 0;
       if (::truncate(path.c_str(), target) != 0) throw OutputError(path, "cannot cut back to the checkpoint: " + errno_text(errno));
-      log::info("{}: removed {} line(s) written after the {}", path, rows, resumed ? "checkpoint" : "last checkpoint-less start");
+      const char* after = resumed ? "checkpoint" : "last checkpoint-less start";
+      if (lines) {
+        log::info("{}: removed {} line(s) written after the {}", path, rows, after);
+      } else {
+        log::info("{}: removed {} byte(s) written after the {}", path, size - target, after);
+      }
     } else if (size < target) {
       log::warn("{} holds {} bytes, fewer than the {} it held when the checkpoint was saved; earlier rows are missing",
                 path, size, target);

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "distill/checkpoint/tensorboard.h"
 #include "distill/io/atomic_file.h"
 #include "distill/util/errors.h"
 #include "distill/util/files.h"
@@ -139,6 +140,8 @@ RunDir::RunDir(std::string dir) : dir_(std::move(dir)) {
     metrics_fd_ = ::open(metrics.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (metrics_fd_ < 0) throw OutputError(metrics, "cannot open for appending: " + errno_text(errno));
     append_files_.push_back(kMetricsFile);
+    tensorboard_ = std::make_unique<TensorBoardWriter>(files::join(dir_, kTensorBoardEventsFile));
+    append_files_.push_back(kTensorBoardEventsFile);
     log::add_file_sink(files::join(dir_, kLogFile));
     g_log_owner = this;
   } catch (...) {
@@ -150,6 +153,7 @@ RunDir::RunDir(std::string dir) : dir_(std::move(dir)) {
 }
 
 RunDir::~RunDir() {
+  tensorboard_.reset();
   if (g_log_owner == this) {
     log::remove_file_sink();
     g_log_owner = nullptr;
@@ -215,6 +219,15 @@ void RunDir::append_metrics(const Json& row) {
     }
     p += n;
     left -= static_cast<std::size_t>(n);
+  }
+  try {
+    tensorboard_->append(row);
+  } catch (const OutputError&) {
+    // Keep metrics.jsonl and the events file holding the same rows.
+    if (::ftruncate(metrics_fd_, st.st_size) != 0) {
+      log::warn("{}: could not remove the row whose TensorBoard event failed: {}", path, errno_text(errno));
+    }
+    throw;
   }
 }
 

@@ -1,5 +1,6 @@
 // Crash safety end to end, with forked fake trainers: SIGKILL at random moments never leaves the run
-// directory without its last complete checkpoint; SIGTERM finishes the step, saves and exits 5.
+// directory without its last complete checkpoint (nor metrics.jsonl or the TensorBoard event file
+// with rows past it); SIGTERM finishes the step, saves and exits 5.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -12,9 +13,11 @@
 #include <random>
 
 #include "checkpoint_test_helpers.h"
+#include "distill/checkpoint/tensorboard.h"
 #include "distill/util/errors.h"
 #include "distill/util/logging.h"
 #include "distill/util/signals.h"
+#include "tfevents_test_reader.h"
 
 namespace distill::testing {
 namespace {
@@ -68,8 +71,29 @@ pid_t start_trainer(const std::string& dir, bool stop_aware, int step_ms = 0, in
   return pid;
 }
 
+// The steps of the TensorBoard events after the file_version record (which must come first, once).
+std::vector<std::int64_t> event_steps(const std::string& dir) {
+  std::vector<std::int64_t> steps;
+  const std::string path = files::join(dir, checkpoint::kTensorBoardEventsFile);
+  if (files::file_size(path) <= 0) return steps;
+  const auto events = tfevents::read_events(path);  // throws on a torn or damaged record
+  EXPECT_EQ(events.front().file_version, "brain.Event:2");
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].file_version, "");
+    steps.push_back(events[i].step);
+  }
+  return steps;
+}
+
+std::vector<std::int64_t> steps_up_to(std::int64_t last) {
+  std::vector<std::int64_t> out;
+  for (std::int64_t s = 1; s <= last; ++s) out.push_back(s);
+  return out;
+}
+
 // What a later run finds: the lock is free, no debris, and a checkpoint whose tensors hold the
-// values of its step with metrics rolled back to exactly rows 1..step. Returns its step (0: none).
+// values of its step with metrics.jsonl and the TensorBoard event file rolled back to exactly rows
+// 1..step. Returns its step (0: none).
 std::int64_t check_run_dir(const std::string& dir) {
   RunDir run(dir);
   for (const std::string& name : files::list_directory(files::join(dir, "checkpoints"))) {
@@ -81,6 +105,11 @@ std::int64_t check_run_dir(const std::string& dir) {
     EXPECT_TRUE(holds_step(*loaded, step)) << "step " << step;
   }
   EXPECT_EQ(read_file(files::join(dir, "metrics.jsonl")), metrics_text(step));
+  try {
+    EXPECT_EQ(event_steps(dir), steps_up_to(step));
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "the TensorBoard event file after resuming at step " << step << ": " << e.what();
+  }
   return step;
 }
 

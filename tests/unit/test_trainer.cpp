@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "distill/checkpoint/run_dir.h"
+#include "distill/checkpoint/tensorboard.h"
 #include "distill/config/config.h"
 #include "distill/models/loader.h"
 #include "distill/train/trainer.h"
@@ -15,6 +16,7 @@
 #include "distill/util/files.h"
 #include "model_fixtures.h"
 #include "test_support.h"
+#include "tfevents_test_reader.h"
 #include "train_fixtures.h"
 
 namespace distill {
@@ -42,6 +44,18 @@ struct TrainRun {
   std::vector<Json> metrics;  // metrics.jsonl rows
   train::TrainResult result;
 };
+
+// The run's TensorBoard events after the file_version record, as (step, [(tag, value)]).
+std::vector<std::pair<std::int64_t, std::vector<std::pair<std::string, float>>>> read_events(const std::string& run_dir) {
+  const auto events = testing::tfevents::read_events(files::join(run_dir, checkpoint::kTensorBoardEventsFile));
+  std::vector<std::pair<std::int64_t, std::vector<std::pair<std::string, float>>>> out;
+  if (events.empty() || events[0].file_version != "brain.Event:2") {
+    ADD_FAILURE() << "the events file does not start with file_version";
+    return out;
+  }
+  for (size_t i = 1; i < events.size(); ++i) out.emplace_back(events[i].step, events[i].values);
+  return out;
+}
 
 // One `distill train` process: fresh models from the fixtures, a fresh data source, the run dir.
 TrainRun train_once(const Json& cfg_json, checkpoint::ResumeMode mode = checkpoint::ResumeMode::kAuto,
@@ -80,6 +94,19 @@ TEST(Trainer, LogsEveryStepWithTheDocumentedFields) {
   EXPECT_DOUBLE_EQ(run.metrics[2]["lr"].get<double>(), 3e-3);      // step index 2 = end of warmup: peak
   EXPECT_LT(run.metrics[5]["lr"].get<double>(), 3e-3);             // decaying
   EXPECT_EQ(run.result.steps_done, 6);
+  // The TensorBoard event file holds the same rows: every number as train/<key>, "skipped" left out.
+  const auto events = read_events(tmp.file("run"));
+  ASSERT_EQ(events.size(), run.metrics.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Json& row = run.metrics[i];
+    EXPECT_EQ(events[i].first, row["step"].get<std::int64_t>());
+    std::vector<std::pair<std::string, float>> expected;
+    for (const auto& [key, value] : row.items()) {
+      if (key != "step" && value.is_number()) expected.emplace_back("train/" + key, static_cast<float>(value.get<double>()));
+    }
+    EXPECT_EQ(events[i].second, expected) << "step " << i + 1;
+    for (const auto& [tag, v] : events[i].second) EXPECT_NE(tag, "train/skipped");
+  }
 }
 
 // Validation at step 0 (train.eval_at_start) reports the student's and the frozen teacher's
@@ -150,6 +177,22 @@ TEST(Trainer, ResumeIsBitExactOnCpu) {
     for (const char* key : {"loss", "kd_loss", "ce_loss", "lr", "grad_norm"}) {
       EXPECT_EQ(part2.metrics[i][key].get<double>(), straight.metrics[i][key].get<double>())
           << "step " << i + 1 << " " << key;
+    }
+  }
+  // The resumed run's TensorBoard events: each step once, cut back and continued like metrics.jsonl.
+  const auto straight_events = read_events(tmp.file("straight"));
+  const auto resumed_events = read_events(tmp.file("resumed"));
+  ASSERT_EQ(resumed_events.size(), straight.metrics.size());
+  for (size_t i = 0; i < resumed_events.size(); ++i) {
+    EXPECT_EQ(resumed_events[i].first, static_cast<std::int64_t>(i) + 1);
+    const auto& a = resumed_events[i].second;
+    const auto& b = straight_events.at(i).second;
+    ASSERT_EQ(a.size(), b.size()) << "step " << i + 1;
+    for (size_t k = 0; k < a.size(); ++k) {
+      EXPECT_EQ(a[k].first, b[k].first);
+      if (a[k].first != "train/tokens_per_s") {  // a timing, not a result
+        EXPECT_EQ(a[k].second, b[k].second) << "step " << i + 1 << " " << a[k].first;
+      }
     }
   }
 }

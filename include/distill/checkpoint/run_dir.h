@@ -1,15 +1,19 @@
 // The run directory (checkpoint.dir) of one training run: the lock, config.json, metrics.jsonl,
-// train.log and checkpoints/, with crash-safe saves and resume. Layout and guarantees: docs/checkpoints.md.
+// tensorboard/, train.log and checkpoints/, with crash-safe saves and resume. Layout and guarantees:
+// docs/checkpoints.md.
 //
 //   <dir>/lock                     flock'd while a run uses the directory; holds "pid=N host=H started=T"
 //   <dir>/config.json              the resolved config of the latest start (atomic replace)
 //   <dir>/metrics.jsonl            one JSON object per logged step, rolled back to the checkpoint on resume
+//   <dir>/tensorboard/events.out.tfevents.0.distill
+//                                  the same rows as TensorBoard scalars (tensorboard.h), rolled back likewise
 //   <dir>/train.log                every log line of every start, appended
 //   <dir>/checkpoints/latest       "step-00000123": the newest complete checkpoint (atomic replace)
 //   <dir>/checkpoints/step-00000123/{model.safetensors, optimizer.safetensors, state.json}
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +21,8 @@
 #include "distill/checkpoint/checkpoint.h"
 
 namespace distill::checkpoint {
+
+class TensorBoardWriter;
 
 constexpr const char* kLockFile = "lock";
 constexpr const char* kConfigFile = "config.json";
@@ -37,8 +43,9 @@ class RunDir {
   // Creates `dir` and dir/checkpoints if needed, takes the lock (a second run gets LockedError,
   // exit 6, naming the holder's pid; the kernel drops the lock when its holder dies however it
   // dies, so a lock file left by a dead run never blocks), removes what killed saves left behind
-  // (checkpoints/.tmp-* folders, temp files of atomic writes), opens metrics.jsonl for appending
-  // and adds train.log to the log output. Failures to create or write are OutputError.
+  // (checkpoints/.tmp-* folders, temp files of atomic writes), opens metrics.jsonl and the
+  // TensorBoard events file (tracked like track_append_file) for appending and adds train.log to
+  // the log output. Failures to create or write are OutputError.
   // The lock belongs to this object's open file: a child forked while it is open shares it.
   explicit RunDir(std::string dir);
   // Detaches train.log and releases the lock.
@@ -71,7 +78,9 @@ class RunDir {
   std::vector<std::string> set_config(const Json& resolved);
 
   // Appends `row` as one line to metrics.jsonl with a single write (no user-space buffering, so a
-  // killed process loses no finished row). On a failed write the partial line is cut off again and
+  // killed process loses no finished row), then its numbers as one event to the TensorBoard events
+  // file, also with a single write. On a failed write the partial line or event is cut off again
+  // (and, when the event fails, the row's line too, so both files keep the same rows) and
   // OutputError is thrown.
   void append_metrics(const Json& row);
 
@@ -96,6 +105,7 @@ class RunDir {
   std::string dir_;
   int lock_fd_ = -1;
   int metrics_fd_ = -1;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
   bool resume_decided_ = false;
   Json config_;           // null until set_config()
   Json resumed_config_;   // the resumed checkpoint's config, null on a fresh start
