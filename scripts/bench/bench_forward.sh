@@ -12,24 +12,39 @@ BIN=${DISTILL_BIN:-build/distill}
 MODELS=(bench/configs/qwen2.5-7b bench/configs/llama-2-7b)
 mkdir -p "$OUT_DIR"
 tmp=$(mktemp -d)
+# ROUNDS rounds per model, the order alternating (distill first, then HF first, ...) so that clock
+# and thermal drift during the run does not favour either side; the table reports the mean.
+ROUNDS=${ROUNDS:-2}
+run_distill() {
+  "$BIN" bench --random-weights --model "$1" --batch "$BATCH" --prompt-len "$SEQ" --dtype bf16 --device cuda \
+    --warmup 3 --iters 10 --json "$2"
+}
+run_hf() { python3 scripts/bench/forward_peer.py --model "$1" --batch "$BATCH" --prompt-len "$SEQ" --warmup 3 --iters 10 > "$2"; }
 for m in "${MODELS[@]}"; do
   name=$(basename "$m")
-  "$BIN" bench --random-weights --model "$m" --batch "$BATCH" --prompt-len "$SEQ" --dtype bf16 --device cuda \
-    --warmup 2 --iters 5 --json "$tmp/distill_$name.json"
-  python3 scripts/bench/forward_peer.py --model "$m" --batch "$BATCH" --prompt-len "$SEQ" > "$tmp/hf_$name.json"
+  for ((r = 0; r < ROUNDS; r++)); do
+    if ((r % 2 == 0)); then
+      run_distill "$m" "$tmp/distill_${name}.r$r.json"; run_hf "$m" "$tmp/hf_${name}.r$r.json"
+    else
+      run_hf "$m" "$tmp/hf_${name}.r$r.json"; run_distill "$m" "$tmp/distill_${name}.r$r.json"
+    fi
+  done
 done
 python3 - "$tmp" "$OUT_DIR" "$BATCH" "$SEQ" <<'PY'
 import glob, json, os, sys, torch
 tmp, out, batch, seq = sys.argv[1:]
 rows = []
-for path in sorted(glob.glob(os.path.join(tmp, "distill_*.json"))):
-    name = os.path.basename(path)[len("distill_"):-5]
-    d = json.load(open(path))[0]
-    h = [json.loads(l) for l in open(os.path.join(tmp, f"hf_{name}.json")) if l.strip()][0]
-    rows.append({"model": name, "batch": int(batch), "seq_len": int(seq),
-                 "distill_tokens_per_s": d["prefill_tokens_per_s"], "hf_eager_tokens_per_s": h["prefill_tokens_per_s"],
-                 "ratio": d["prefill_tokens_per_s"] / h["prefill_tokens_per_s"],
-                 "distill_peak_gib": d["peak_gib"], "hf_peak_gib": h["peak_gib"]})
+names = sorted({os.path.basename(p)[len("distill_"):].split(".r")[0] for p in glob.glob(os.path.join(tmp, "distill_*.json"))})
+for name in names:
+    d = [json.load(open(p))[0] for p in sorted(glob.glob(os.path.join(tmp, f"distill_{name}.r*.json")))]
+    h = [[json.loads(l) for l in open(p) if l.strip()][0] for p in sorted(glob.glob(os.path.join(tmp, f"hf_{name}.r*.json")))]
+    dt = [x["prefill_tokens_per_s"] for x in d]
+    ht = [x["prefill_tokens_per_s"] for x in h]
+    rows.append({"model": name, "batch": int(batch), "seq_len": int(seq), "rounds": len(dt),
+                 "distill_tokens_per_s": sum(dt) / len(dt), "hf_eager_tokens_per_s": sum(ht) / len(ht),
+                 "ratio": (sum(dt) / len(dt)) / (sum(ht) / len(ht)),
+                 "distill_rounds": dt, "hf_rounds": ht,
+                 "distill_peak_gib": max(x["peak_gib"] for x in d), "hf_peak_gib": max(x["peak_gib"] for x in h)})
 meta = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
         "transformers": __import__("transformers").__version__, "rows": rows}
 json.dump(meta, open(os.path.join(out, "forward_h200.json"), "w"), indent=2)
@@ -37,7 +52,8 @@ with open(os.path.join(out, "forward_h200.md"), "w") as f:
     f.write(f"# bf16 forward throughput, {meta['gpu']}\n\n")
     f.write(f"Random weights at real shapes, batch {batch} x {seq} tokens, logits for every position, "
             f"measured in one run by `scripts/bench/bench_forward.sh` (torch {meta['torch']}, "
-            f"transformers {meta['transformers']}, SDPA attention for both).\n\n")
+            f"transformers {meta['transformers']}, SDPA attention for both; mean of {rows[0]['rounds']} rounds "
+            f"in alternating order, 3 warm-up + 10 timed forwards each).\n\n")
     f.write("| model | distill tok/s | HF eager tok/s | ratio | distill peak GiB | HF peak GiB |\n|---|---|---|---|---|---|\n")
     for r in rows:
         f.write(f"| {r['model']} | {r['distill_tokens_per_s']:.0f} | {r['hf_eager_tokens_per_s']:.0f} | "
