@@ -21,13 +21,14 @@ TEST(CliTrain, DryRunPrintsTheResolvedConfig) {
   const auto r = run_distill({"train", "--config", kTiny, "--dry-run"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);  // throws (fails the test) unless stdout is one JSON document
-  EXPECT_EQ(j.at("train").at("micro_batch"), 2);                // from the file
+  EXPECT_EQ(j.at("train").at("micro_batch"), 8);                // from the file
   EXPECT_EQ(j.at("train").at("device"), "cpu");
   EXPECT_EQ(j.at("train").at("max_nonfinite_steps"), 5);        // a default filled in
   EXPECT_EQ(j.at("optim").at("betas"), nlohmann::json::parse("[0.9, 0.999]"));
   EXPECT_EQ(j.at("teacher").at("tokenizer"), "");
   EXPECT_EQ(j.at("loss").at("cross_tokenizer"), "none");
-  EXPECT_EQ(j.at("data").at("train").at(0), "tests/data/text/brown_small.jsonl");
+  EXPECT_EQ(j.at("data").at("train").at(0), ".testdata/demo/brown_train.jsonl");
+  EXPECT_EQ(j.at("student").at("init"), "random");
 }
 
 TEST(CliTrain, DryRunAppliesOverrides) {
@@ -91,9 +92,10 @@ TEST(CliTrain, MissingConfigExits2) {
 }
 
 TEST(CliTrain, MissingTeacherFolderExits3) {
-  const auto r = run_distill({"train", "--config", kTiny, "--set", "checkpoint.dir=/tmp/distill-never-created"});
+  const auto r = run_distill({"train", "--config", kTiny, "--set", "checkpoint.dir=/tmp/distill-never-created", "--set",
+                              "teacher.path=tests/data/models/no-such-teacher"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
-  EXPECT_CONTAINS(r.err, "tests/data/models/tiny-llama");
+  EXPECT_CONTAINS(r.err, "tests/data/models/no-such-teacher");
 }
 
 TEST(CliTrain, CrossTokenizerNotBuiltYetExits2) {
