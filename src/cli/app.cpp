@@ -47,11 +47,11 @@ int dispatch(int argc, char** argv) {
 
   std::vector<Command> commands;
   commands.push_back(add_train(app));
-  commands.push_back(add_not_built(app, "eval", "perplexity, agreement and multiple-choice scores of a model", "#6"));
+  commands.push_back(add_eval(app));
   commands.push_back(add_tokenize(app));
   commands.push_back(add_encode(app));
   commands.push_back(add_forward(app));
-  commands.push_back(add_not_built(app, "generate", "generate text with a model", "#6"));
+  commands.push_back(add_generate(app));
   commands.push_back(add_export(app));
   commands.push_back(add_bench(app));
   commands.push_back(add_inspect(app));

@@ -15,6 +15,8 @@
 #include <torch/autograd.h>
 
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 namespace distill::models {
 
@@ -32,7 +34,8 @@ AttentionImpl::AttentionImpl(const ModelSpec& spec, std::int64_t layer, const at
   }
 }
 
-at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks) {
+at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks, KvLayer* cache,
+                                  std::int64_t cache_len) {
   const ModelSpec& s = *spec_;
   const std::int64_t B = x.size(0), T = x.size(1);
   const at::Tensor qkv = qkv_->forward(x);  // (B, T, H*D + 2*KV*D)
@@ -50,7 +53,20 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeTables* rope, A
     q = apply_rope(q, *rope, s.rope.compute_in_fp32);
     k = apply_rope(k, *rope, s.rope.compute_in_fp32);
   }
-  const at::Tensor out = causal_attention(q, k, v, scale_, window_, masks);  // (B, H, T, D)
+  at::Tensor out;
+  if (cache) {
+    // Append this step's keys and values to the buffers, then attend over everything so far.
+    if (!cache->k.defined()) {
+      cache->k = at::empty({B, s.num_kv_heads, cache->capacity, s.head_dim}, k.options());
+      cache->v = at::empty({B, s.num_kv_heads, cache->capacity, s.head_dim}, v.options());
+    }
+    cache->k.narrow(2, cache_len, T).copy_(k);
+    cache->v.narrow(2, cache_len, T).copy_(v);
+    out = offset_causal_attention(q, cache->k.narrow(2, 0, cache_len + T), cache->v.narrow(2, 0, cache_len + T), scale_,
+                                  window_, cache_len);
+  } else {
+    out = causal_attention(q, k, v, scale_, window_, masks);  // (B, H, T, D)
+  }
   return o_->forward(out.transpose(1, 2).reshape({B, T, s.q_size()}));
 }
 
@@ -84,13 +100,14 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelSpec& spec, std::int64_t layer, co
   mlp_ = register_module("mlp", Mlp(spec, options));
 }
 
-at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks) {
+at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks, KvLayer* cache,
+                                     std::int64_t cache_len) {
   if (spec_->pre_norm) {
-    const at::Tensor h = x + attn_->forward(attn_norm_->forward(x), rope, masks);
+    const at::Tensor h = x + attn_->forward(attn_norm_->forward(x), rope, masks, cache, cache_len);
     return h + mlp_->forward(mlp_norm_->forward(h));
   }
   // OPT-350m style: normalise after each residual addition.
-  const at::Tensor h = attn_norm_->forward(x + attn_->forward(x, rope, masks));
+  const at::Tensor h = attn_norm_->forward(x + attn_->forward(x, rope, masks, cache, cache_len));
   return mlp_norm_->forward(h + mlp_->forward(h));
 }
 
@@ -197,7 +214,21 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
   at::Tensor x = at::embedding(embed_->weight, input_ids);  // (B, T, E)
   if (project_in_) x = project_in_->forward(x);             // (B, T, C)
 
+  KvCache* cache = options.kv_cache;
+  if (cache) {
+    if (options.attention_mask.defined()) {
+      throw std::invalid_argument("CausalLM: a KV cache with an attention mask (padded batch) is not supported");
+    }
+    if (cache->length + T > cache->capacity) {
+      throw std::invalid_argument("CausalLM: the KV cache holds " + std::to_string(cache->capacity) + " tokens");
+    }
+    cache->layers.resize(static_cast<size_t>(s.num_layers));
+    for (KvLayer& layer : cache->layers) layer.capacity = cache->capacity;
+  }
   at::Tensor positions = options.position_ids;
+  if (!positions.defined() && cache) {
+    positions = at::arange(cache->length, cache->length + T, input_ids.options().dtype(at::kLong)).unsqueeze(0);
+  }
   if (!positions.defined()) {
     if (s.positions_from_mask && options.attention_mask.defined()) {
       const at::Tensor mask = options.attention_mask.to(at::kLong);
@@ -218,11 +249,16 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
   masks.seq_len = T;
   if (options.attention_mask.defined()) masks.key_padding = options.attention_mask.to(at::kBool);
 
-  const bool recompute = grad_checkpointing_ && at::GradMode::is_enabled() && x.requires_grad();
-  for (const auto& module : *layers_) {
-    auto* layer = module->as<DecoderLayerImpl>();
-    x = recompute ? layer->forward_checkpointed(x, rope_ptr, masks) : layer->forward(x, rope_ptr, masks);
+  const bool recompute = !cache && grad_checkpointing_ && at::GradMode::is_enabled() && x.requires_grad();
+  for (size_t i = 0; i < layers_->size(); ++i) {
+    auto* layer = (*layers_)[i]->as<DecoderLayerImpl>();
+    if (cache) {
+      x = layer->forward(x, rope_ptr, masks, &cache->layers[i], cache->length);
+    } else {
+      x = recompute ? layer->forward_checkpointed(x, rope_ptr, masks) : layer->forward(x, rope_ptr, masks);
+    }
   }
+  if (cache) cache->length += T;
   if (final_norm_) x = final_norm_->forward(x);
   if (project_out_) x = project_out_->forward(x);
   return x;

@@ -54,8 +54,8 @@ at::Tensor math_attention(const at::Tensor& q, at::Tensor k, at::Tensor v, doubl
     k = k.repeat_interleave(groups, 1);
     v = v.repeat_interleave(groups, 1);
   }
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, T, T)
-  scores = scores + mask;
+  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, Tq, Tk)
+  if (mask.defined()) scores = scores + mask;
   const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
   return at::matmul(probs, v);  // (B, H, T, D)
 }
@@ -161,6 +161,34 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
 #else
   (void)plain_causal;
   return math_attention(q, k, v, scale, additive_mask(masks, window, q.options()));
+#endif
+}
+
+at::Tensor offset_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                                   std::int64_t window, std::int64_t q_offset) {
+  const std::int64_t Tq = q.size(2), Tk = k.size(2);
+  // One new token that may see every key needs no mask; otherwise causal (and window) limits apply.
+  at::Tensor mask;
+  if (Tq > 1 || (window > 0 && Tk > window)) {
+    const auto longs = q.options().dtype(at::kLong);
+    const at::Tensor i = at::arange(q_offset, q_offset + Tq, longs).unsqueeze(1);
+    const at::Tensor j = at::arange(Tk, longs).unsqueeze(0);
+    at::Tensor allowed = j.le(i);
+    if (window > 0) allowed = allowed.logical_and(j.gt(i - window));
+    mask = at::zeros({1, 1, Tq, Tk}, q.options());
+    mask.masked_fill_(allowed.logical_not().view({1, 1, Tq, Tk}), lowest(q.scalar_type()));
+  }
+#ifdef DISTILL_HAS_SDPA
+#ifdef DISTILL_HAS_SDPA_GQA
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, /*is_causal=*/false, scale, k.size(1) != q.size(1));
+#else
+  const std::int64_t groups = q.size(1) / k.size(1);
+  const at::Tensor kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
+  const at::Tensor vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
+  return at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, /*is_causal=*/false, scale);
+#endif
+#else
+  return math_attention(q, k, v, scale, mask);
 #endif
 }
 

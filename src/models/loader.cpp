@@ -49,6 +49,11 @@ at::ScalarType parse_dtype(const std::string& name, const std::string& what) {
   throw UsageError(what + ": unknown dtype '" + name + "'", "use fp32, bf16 or fp16");
 }
 
+at::ScalarType parse_dtype_for(const std::string& name, const at::Device& device, const std::string& what) {
+  if (name == "auto") return device.is_cuda() ? at::kBFloat16 : at::kFloat;
+  return parse_dtype(name, what);
+}
+
 std::string dtype_label(at::ScalarType dtype) {
   switch (dtype) {
     case at::kFloat: return "fp32";

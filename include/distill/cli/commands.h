@@ -22,6 +22,8 @@ Command add_bench(CLI::App& root);
 Command add_export(CLI::App& root);
 Command add_encode(CLI::App& root);
 Command add_tokenize(CLI::App& root);
+Command add_eval(CLI::App& root);
+Command add_generate(CLI::App& root);
 
 // A subcommand that is registered (so `distill --help` lists the whole tool) but not built yet:
 // running it says so, names the issue that builds it, and exits 2.

@@ -5,22 +5,40 @@
 #include <torch/nn/modules/container/modulelist.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "distill/models/layers.h"
 #include "distill/models/spec.h"
 
 namespace distill::models {
 
+// Keys and values of one layer for incremental decoding, in preallocated buffers.
+struct KvLayer {
+  at::Tensor k, v;            // (B, KV, capacity, D), allocated when the first tokens arrive
+  std::int64_t capacity = 0;  // tokens the buffers hold
+};
+
+// The decoder's memory of the tokens seen so far (generation). Positions continue from `length`.
+struct KvCache {
+  explicit KvCache(std::int64_t capacity_tokens) : capacity(capacity_tokens) {}
+  std::int64_t capacity;      // most tokens it can hold (prompt + generated)
+  std::int64_t length = 0;    // tokens seen
+  std::vector<KvLayer> layers;
+};
+
 struct ForwardOptions {
   at::Tensor attention_mask;  // (B, T), 1 = token, 0 = padding; undefined = no padding
   at::Tensor position_ids;    // (B, T) int64; undefined = the family's default
+  KvCache* kv_cache = nullptr;  // when set: input_ids follow the cached tokens, which are attended to
 };
 
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(const ModelSpec& spec, std::int64_t layer, const at::TensorOptions& options);
   // x: (B, T, C) -> (B, T, C)
-  at::Tensor forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks);
+  // With `cache`, x holds the tokens after the cached ones; their keys and values are appended.
+  at::Tensor forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks, KvLayer* cache = nullptr,
+                     std::int64_t cache_len = 0);
 
  private:
   const ModelSpec* spec_;
@@ -47,7 +65,8 @@ TORCH_MODULE(Mlp);
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const ModelSpec& spec, std::int64_t layer, const at::TensorOptions& options);
-  at::Tensor forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks);  // (B, T, C)
+  at::Tensor forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks, KvLayer* cache = nullptr,
+                     std::int64_t cache_len = 0);  // (B, T, C)
   // The same, recomputed in backward instead of keeping activations (gradients are identical).
   at::Tensor forward_checkpointed(const at::Tensor& x, const RopeTables* rope, const AttentionMasks& masks);
 

@@ -59,6 +59,11 @@ struct AttentionMasks {
 at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
                             std::int64_t window, AttentionMasks& masks);
 
+// The same for queries that follow `q_offset` earlier tokens: q (B, H, Tq, D) holds positions
+// q_offset .. q_offset + Tq - 1, k and v (B, KV, q_offset + Tq, D) every position so far.
+at::Tensor offset_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                                   std::int64_t window, std::int64_t q_offset);
+
 at::Tensor activate(const at::Tensor& x, Activation act);
 
 }  // namespace distill::models

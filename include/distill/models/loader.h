@@ -47,5 +47,7 @@ void save_model(CausalLMImpl& model, const std::string& dir, const SaveModelOpti
 // "fp32" | "bf16" | "fp16" (also "float32", "bfloat16", "float16") -> dtype; UsageError otherwise.
 at::ScalarType parse_dtype(const std::string& name, const std::string& what);
 std::string dtype_label(at::ScalarType dtype);  // "fp32", "bf16", "fp16"
+// parse_dtype, plus "auto": bf16 on a CUDA device, fp32 on the CPU (inference commands' default).
+at::ScalarType parse_dtype_for(const std::string& name, const at::Device& device, const std::string& what);
 
 }  // namespace distill::models

@@ -1,0 +1,193 @@
+// `distill eval`: perplexity of a model on held-out data, agreement with a teacher, multiple choice.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "distill/cli/commands.h"
+#include "distill/infer/eval.h"
+#include "distill/io/atomic_file.h"
+#include "distill/models/loader.h"
+#include "distill/tokenizer/tokenizer.h"
+#include "distill/util/device.h"
+#include "distill/util/errors.h"
+#include "distill/util/logging.h"
+
+namespace distill::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct EvalCliOptions {
+  std::string model, teacher, data, mc, json_out, tokenizer;
+  std::string text_field = "text";
+  std::string dtype = "auto";
+  std::string device = "auto";
+  infer::EvalOptions eval;
+};
+
+// One JSONL file, each non-empty line an object; errors name the file and line.
+template <typename F>
+void each_line(const std::string& path, F&& f) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path, "cannot read", "check the path");
+  std::string line;
+  std::int64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    Json j;
+    try {
+      j = Json::parse(line);
+    } catch (const std::exception& e) {
+      throw InputError(path + ":" + std::to_string(number), "not valid JSON", "one JSON object per line");
+    }
+    if (!j.is_object()) throw InputError(path + ":" + std::to_string(number), "not a JSON object");
+    f(j, path + ":" + std::to_string(number));
+  }
+}
+
+std::vector<std::int64_t> int_list(const Json& j, const std::string& where, const char* key) {
+  if (!j.is_array()) throw InputError(where, std::string("'") + key + "' must be a list of token ids");
+  std::vector<std::int64_t> out;
+  for (const auto& v : j) {
+    if (!v.is_number_integer()) throw InputError(where, std::string("'") + key + "' must hold integers only");
+    out.push_back(v.get<std::int64_t>());
+  }
+  return out;
+}
+
+std::vector<std::int64_t> encode(const tokenizer::Tokenizer* tok, const std::string& text, bool specials,
+                                 const std::string& where) {
+  if (!tok) throw InputError(where, "holds text but no tokenizer was found for the model", "pass --tokenizer");
+  std::vector<std::int64_t> out;
+  for (auto id : tok->encode_ids(text, specials)) out.push_back(id);
+  return out;
+}
+
+std::string fmt(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+int run_eval(const EvalCliOptions& o) {
+  if (o.data.empty() && o.mc.empty()) throw UsageError("give --data, --mc or both");
+  const c10::Device device = resolve_device(o.device, "--device");
+  const at::ScalarType dtype = models::parse_dtype_for(o.dtype, device, "--dtype");
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+  try {
+    tok = tokenizer::load_tokenizer(o.tokenizer.empty() ? o.model : o.tokenizer);
+  } catch (const InputError&) {
+    if (!o.tokenizer.empty()) throw;  // named explicitly: it must load
+  }
+  models::CausalLM model = models::load_model(o.model, {dtype, device, false});
+  model->eval();
+  models::CausalLM teacher{nullptr};
+  if (!o.teacher.empty()) {
+    teacher = models::load_model(o.teacher, {dtype, device, false});
+    teacher->eval();
+  }
+
+  Json report = {{"model", o.model}};
+  if (!o.data.empty()) {
+    std::vector<std::vector<std::int64_t>> seqs;
+    each_line(o.data, [&](const Json& j, const std::string& where) {
+      if (j.contains("input_ids")) {
+        seqs.push_back(int_list(j["input_ids"], where, "input_ids"));
+      } else if (j.contains(o.text_field) && j[o.text_field].is_string()) {
+        seqs.push_back(encode(tok.get(), j[o.text_field].get<std::string>(), true, where));
+      } else {
+        throw InputError(where, "has neither \"input_ids\" nor a \"" + o.text_field + "\" string",
+                         "each line: {\"input_ids\": [...]} or {\"" + o.text_field + "\": \"...\"}");
+      }
+    });
+    const infer::EvalResult r = infer::evaluate(*model, teacher ? teacher.get() : nullptr, seqs, o.eval);
+    if (r.tokens == 0) throw InputError(o.data, "holds no token to predict", "sequences need at least two tokens");
+    report["data"] = o.data;
+    report["sequences"] = r.sequences;
+    report["tokens"] = r.tokens;
+    report["max_length"] = r.max_length;
+    report["stride"] = r.stride;
+    report["mean_ce"] = r.student.mean_ce();
+    report["perplexity"] = r.student.perplexity();
+    std::printf("%-10s %-40s %10s %10s %12s\n", "", "model", "tokens", "mean CE", "perplexity");
+    std::printf("%-10s %-40s %10lld %10s %12s\n", "student", o.model.c_str(), static_cast<long long>(r.tokens),
+                fmt(r.student.mean_ce(), 4).c_str(), fmt(r.student.perplexity(), 2).c_str());
+    if (r.with_teacher) {
+      report["teacher"] = {{"model", o.teacher}, {"mean_ce", r.teacher.mean_ce()}, {"perplexity", r.teacher.perplexity()}};
+      report["perplexity_ratio"] = r.student.perplexity() / r.teacher.perplexity();
+      report["top1_agreement"] = r.top1_agreement;
+      report["top5_overlap"] = r.top5_overlap;
+      report["mean_kl_teacher_student"] = r.mean_kl;
+      std::printf("%-10s %-40s %10lld %10s %12s\n", "teacher", o.teacher.c_str(), static_cast<long long>(r.tokens),
+                  fmt(r.teacher.mean_ce(), 4).c_str(), fmt(r.teacher.perplexity(), 2).c_str());
+      std::printf("student/teacher perplexity %s, top-1 agreement %s%%, top-5 overlap %s%%, KL(teacher || student) %s\n",
+                  fmt(r.student.perplexity() / r.teacher.perplexity(), 3).c_str(), fmt(100 * r.top1_agreement, 1).c_str(),
+                  fmt(100 * r.top5_overlap, 1).c_str(), fmt(r.mean_kl, 4).c_str());
+    }
+  }
+  if (!o.mc.empty()) {
+    std::vector<infer::ChoiceItem> items;
+    each_line(o.mc, [&](const Json& j, const std::string& where) {
+      infer::ChoiceItem item;
+      if (j.contains("context_ids")) {
+        item.context = int_list(j["context_ids"], where, "context_ids");
+        if (!j.contains("choices_ids") || !j["choices_ids"].is_array()) throw InputError(where, "needs \"choices_ids\"");
+        for (const auto& c : j["choices_ids"]) item.choices.push_back(int_list(c, where, "choices_ids"));
+      } else if (j.contains("context") && j["context"].is_string() && j.contains("choices") && j["choices"].is_array()) {
+        item.context = encode(tok.get(), j["context"].get<std::string>(), true, where);
+        for (const auto& c : j["choices"]) {
+          if (!c.is_string()) throw InputError(where, "\"choices\" must be strings");
+          item.choices.push_back(encode(tok.get(), c.get<std::string>(), false, where));
+        }
+      } else {
+        throw InputError(where, "needs {\"context\", \"choices\", \"answer\"} (or context_ids / choices_ids)");
+      }
+      if (!j.contains("answer") || !j["answer"].is_number_integer()) throw InputError(where, "needs an integer \"answer\"");
+      item.answer = j["answer"].get<std::int64_t>();
+      if (item.choices.empty() || item.answer < 0 || item.answer >= static_cast<std::int64_t>(item.choices.size())) {
+        throw InputError(where, "\"answer\" must index one of the choices");
+      }
+      items.push_back(std::move(item));
+    });
+    if (items.empty()) throw InputError(o.mc, "holds no multiple-choice item");
+    const infer::ChoiceResult r = infer::score_choices(*model, items);
+    report["mc"] = {{"data", o.mc}, {"items", items.size()}, {"accuracy", r.accuracy}, {"predicted", r.predicted},
+                    {"loglik", r.loglik}};
+    std::printf("multiple choice: %zu items, accuracy %s%%\n", items.size(), fmt(100 * r.accuracy, 1).c_str());
+  }
+  if (!o.json_out.empty()) {
+    io::write_file_atomic(o.json_out, report.dump(2) + "\n");
+    log::info("wrote {}", o.json_out);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_eval(CLI::App& root) {
+  auto opts = std::make_shared<EvalCliOptions>();
+  CLI::App* sub = root.add_subcommand("eval", "perplexity, teacher agreement and multiple-choice scores of a model");
+  sub->add_option("--model", opts->model, "HF model folder (the student)")->required();
+  sub->add_option("--teacher", opts->teacher, "a teacher to compare with (same tokenizer)");
+  sub->add_option("--data", opts->data, "held-out JSONL: {\"input_ids\": [...]} or {\"text\": \"...\"} per line");
+  sub->add_option("--mc", opts->mc, "multiple-choice JSONL: {\"context\", \"choices\", \"answer\"} per line");
+  sub->add_option("--text-field", opts->text_field, "the JSON field holding text (default text)");
+  sub->add_option("--tokenizer", opts->tokenizer, "tokenizer for text data (default: the model folder)");
+  sub->add_option("--max-tokens", opts->eval.max_tokens, "score at most this many tokens (default: all)");
+  sub->add_option("--max-length", opts->eval.max_length, "tokens per window (default: the context, at most 2048)");
+  sub->add_option("--stride", opts->eval.stride, "window step (default: max-length / 2)");
+  sub->add_option("--json", opts->json_out, "also write the results as JSON here");
+  sub->add_option("--dtype", opts->dtype, "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16");
+  sub->add_option("--device", opts->device, "auto | cpu | cuda | cuda:N (default auto)");
+  Command cmd;
+  cmd.app = sub;
+  cmd.run = [opts]() { return run_eval(*opts); };
+  return cmd;
+}
+
+}  // namespace distill::cli
