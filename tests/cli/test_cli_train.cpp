@@ -92,8 +92,10 @@ TEST(CliTrain, MissingConfigExits2) {
 }
 
 TEST(CliTrain, MissingTeacherFolderExits3) {
+  // ctest runs this from the build folder: the config's repository-relative paths are made absolute.
+  const std::string tok = std::string(DISTILL_SOURCE_DIR) + "/tests/data/demo/teacher/tokenizer.model";
   const auto r = run_distill({"train", "--config", kTiny, "--set", "checkpoint.dir=/tmp/distill-never-created", "--set",
-                              "teacher.path=tests/data/models/no-such-teacher"});
+                              "teacher.path=tests/data/models/no-such-teacher", "--set", "student.tokenizer=" + tok});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_CONTAINS(r.err, "tests/data/models/no-such-teacher");
 }
