@@ -1,4 +1,5 @@
-// `distill bench`: prefill (forward) throughput and peak memory of one or more models.
+// `distill bench`: prefill (forward) and KV-cached decode throughput, per-token latency and peak
+// memory of one or more models, side by side (the first one, e.g. the teacher, is the reference).
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
@@ -26,6 +27,7 @@ struct BenchOptions {
   std::vector<std::string> models;
   std::int64_t batch = 1;
   std::int64_t prompt_len = 512;
+  std::int64_t gen_len = 0;  // decode steps after the prompt; 0: prefill only
   std::string dtype = "bf16";
   std::string device = "auto";
   int warmup = 2;
@@ -62,8 +64,35 @@ nlohmann::json bench_one(const std::string& dir, const BenchOptions& o) {
   device_synchronize(device);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double tokens = static_cast<double>(o.batch * o.prompt_len) * o.iters;
+  nlohmann::json decode = nullptr;
+  if (o.gen_len > 0) {
+    // Prefill the prompt into a KV cache, then gen_len single-token steps, each feeding back its
+    // greedy token without leaving the device (no host round trip per token, as a server would).
+    auto run_decode = [&](std::int64_t steps) {
+      models::KvCache cache(o.prompt_len + steps);
+      models::ForwardOptions fo;
+      fo.kv_cache = &cache;
+      at::Tensor next = model->logits(model->hidden_states(ids, fo).select(1, o.prompt_len - 1)).argmax(-1, true);
+      device_synchronize(device);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (std::int64_t s = 0; s < steps; ++s) {
+        next = model->logits(model->hidden_states(next, fo).select(1, 0)).argmax(-1, true);
+      }
+      device_synchronize(device);
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    run_decode(std::min<std::int64_t>(o.gen_len, 8));  // warm-up
+    double best = 0.0;
+    for (int i = 0; i < std::max(1, o.iters / 2); ++i) {
+      const double t = run_decode(o.gen_len);
+      best = i == 0 ? t : std::min(best, t);
+    }
+    decode = {{"gen_len", o.gen_len},
+              {"decode_tokens_per_s", static_cast<double>(o.batch * o.gen_len) / best},
+              {"decode_ms_per_token", 1000.0 * best / static_cast<double>(o.gen_len)}};
+  }
   const std::int64_t peak = cuda_peak_allocated_bytes(device);
-  return {{"model", dir},
+  nlohmann::json out = {{"model", dir},
           {"architecture", spec.architecture},
           {"parameters", params},
           {"dtype", models::dtype_label(dtype)},
@@ -75,11 +104,13 @@ nlohmann::json bench_one(const std::string& dir, const BenchOptions& o) {
           {"prefill_tokens_per_s", tokens / seconds},
           {"prefill_ms_per_batch", 1000.0 * seconds / o.iters},
           {"peak_gib", peak < 0 ? nlohmann::json(nullptr) : nlohmann::json(static_cast<double>(peak) / (1 << 30))}};
+  if (!decode.is_null()) out.update(decode);
+  return out;
 }
 
 int run_bench(const BenchOptions& o) {
-  if (o.batch < 1 || o.prompt_len < 1 || o.iters < 1 || o.warmup < 0) {
-    throw UsageError("--batch, --prompt-len and --iters must be >= 1, --warmup >= 0");
+  if (o.batch < 1 || o.prompt_len < 1 || o.iters < 1 || o.warmup < 0 || o.gen_len < 0) {
+    throw UsageError("--batch, --prompt-len and --iters must be >= 1, --warmup and --gen-len >= 0");
   }
   nlohmann::json results = nlohmann::json::array();
   for (const auto& dir : o.models) {
@@ -87,13 +118,41 @@ int run_bench(const BenchOptions& o) {
               o.iters);
     results.push_back(bench_one(dir, o));
   }
-  std::cout << std::left << std::setw(40) << "model" << std::right << std::setw(14) << "params" << std::setw(18)
-            << "prefill tok/s" << std::setw(12) << "peak GiB" << "\n";
+  const bool decode = o.gen_len > 0;
+  std::cout << std::left << std::setw(40) << "model" << std::right << std::setw(14) << "params" << std::setw(16)
+            << "prefill tok/s";
+  if (decode) std::cout << std::setw(15) << "decode tok/s" << std::setw(12) << "ms/token";
+  std::cout << std::setw(10) << "peak GiB" << "\n";
   for (const auto& r : results) {
     std::cout << std::left << std::setw(40) << r["model"].get<std::string>() << std::right << std::setw(14)
-              << r["parameters"].get<std::int64_t>() << std::setw(18) << std::fixed << std::setprecision(0)
-              << r["prefill_tokens_per_s"].get<double>() << std::setw(12) << std::setprecision(2)
-              << (r["peak_gib"].is_null() ? -1.0 : r["peak_gib"].get<double>()) << "\n";
+              << r["parameters"].get<std::int64_t>() << std::setw(16) << std::fixed << std::setprecision(0)
+              << r["prefill_tokens_per_s"].get<double>();
+    if (decode) {
+      std::cout << std::setw(15) << std::setprecision(1) << r["decode_tokens_per_s"].get<double>() << std::setw(12)
+                << std::setprecision(2) << r["decode_ms_per_token"].get<double>();
+    }
+    std::cout << std::setw(10) << std::setprecision(2) << (r["peak_gib"].is_null() ? -1.0 : r["peak_gib"].get<double>())
+              << "\n";
+  }
+  // Side by side against the first model (the teacher): how much faster and smaller the others are.
+  for (size_t i = 1; i < results.size(); ++i) {
+    const auto& ref = results[0];
+    auto& r = results[i];
+    const double speed = r["prefill_tokens_per_s"].get<double>() / ref["prefill_tokens_per_s"].get<double>();
+    r["vs_first"] = {{"prefill_speedup", speed}};
+    std::cout << r["model"].get<std::string>() << " vs " << ref["model"].get<std::string>() << ": prefill "
+              << std::setprecision(2) << speed << "x";
+    if (decode) {
+      const double d = r["decode_tokens_per_s"].get<double>() / ref["decode_tokens_per_s"].get<double>();
+      r["vs_first"]["decode_speedup"] = d;
+      std::cout << ", decode " << d << "x";
+    }
+    if (!r["peak_gib"].is_null() && !ref["peak_gib"].is_null()) {
+      const double m = r["peak_gib"].get<double>() / ref["peak_gib"].get<double>();
+      r["vs_first"]["memory_fraction"] = m;
+      std::cout << ", peak memory " << std::setprecision(3) << m << " of it";
+    }
+    std::cout << "\n";
   }
   if (!o.json_out.empty()) io::write_file_atomic(o.json_out, results.dump(2) + "\n");
   return 0;
@@ -103,10 +162,11 @@ int run_bench(const BenchOptions& o) {
 
 Command add_bench(CLI::App& root) {
   auto opts = std::make_shared<BenchOptions>();
-  CLI::App* sub = root.add_subcommand("bench", "prefill throughput and peak memory of models (decode: issue #6)");
+  CLI::App* sub = root.add_subcommand("bench", "prefill and decode throughput, latency and peak memory of models");
   sub->add_option("--model", opts->models, "HF model folder (repeatable)")->required();
   sub->add_option("--batch", opts->batch, "sequences per forward (default 1)");
   sub->add_option("--prompt-len", opts->prompt_len, "tokens per sequence (default 512)");
+  sub->add_option("--gen-len", opts->gen_len, "KV-cached decode steps after the prompt (default 0: prefill only)");
   sub->add_option("--dtype", opts->dtype, "fp32 | bf16 | fp16 (default bf16)");
   sub->add_option("--device", opts->device, "auto | cpu | cuda | cuda:N (default auto)");
   sub->add_option("--warmup", opts->warmup, "untimed forwards first (default 2)");

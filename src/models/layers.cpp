@@ -179,13 +179,15 @@ at::Tensor offset_causal_attention(const at::Tensor& q, const at::Tensor& k, con
     mask.masked_fill_(allowed.logical_not().view({1, 1, Tq, Tk}), lowest(q.scalar_type()));
   }
 #ifdef DISTILL_HAS_SDPA
+  // No mask must be an empty optional: SDPA rejects an undefined tensor.
+  const c10::optional<at::Tensor> attn_mask = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
 #ifdef DISTILL_HAS_SDPA_GQA
-  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, /*is_causal=*/false, scale, k.size(1) != q.size(1));
+  return at::scaled_dot_product_attention(q, k, v, attn_mask, 0.0, /*is_causal=*/false, scale, k.size(1) != q.size(1));
 #else
   const std::int64_t groups = q.size(1) / k.size(1);
   const at::Tensor kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
   const at::Tensor vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
-  return at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, /*is_causal=*/false, scale);
+  return at::scaled_dot_product_attention(q, kk, vv, attn_mask, 0.0, /*is_causal=*/false, scale);
 #endif
 #else
   return math_attention(q, k, v, scale, mask);

@@ -110,3 +110,30 @@ TEST(CliGenerate, SamplingIsSeededAndBadArgumentsExit2) {
 
 }  // namespace
 }  // namespace distill
+
+namespace distill {
+namespace {
+
+// `distill bench --gen-len`: prefill and decode figures for each model, and the second model
+// against the first (teacher) in the table and the JSON.
+TEST(CliBench, DecodeSideBySide) {
+  TempDir tmp;
+  const auto r = run_distill({"bench", "--model", testing::model_dir("qwen2"), "--model", testing::model_dir("llama"),
+                              "--random-weights", "--prompt-len", "8", "--gen-len", "6", "--iters", "2", "--warmup",
+                              "1", "--device", "cpu", "--dtype", "fp32", "--json", tmp.file("b.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("decode tok/s"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(testing::read_file(tmp.file("b.json")));
+  ASSERT_EQ(j.size(), 2u);
+  for (const auto& row : j) {
+    EXPECT_GT(row["decode_tokens_per_s"].get<double>(), 0.0);
+    EXPECT_NEAR(row["decode_ms_per_token"].get<double>(), 1000.0 / row["decode_tokens_per_s"].get<double>(), 1e-6);
+  }
+  EXPECT_NEAR(j[1]["vs_first"]["decode_speedup"].get<double>(),
+              j[1]["decode_tokens_per_s"].get<double>() / j[0]["decode_tokens_per_s"].get<double>(), 1e-9);
+  const auto bad = run_distill({"bench", "--model", testing::model_dir("llama"), "--gen-len", "-1"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
+}  // namespace
+}  // namespace distill
