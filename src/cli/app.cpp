@@ -52,6 +52,7 @@ int dispatch(int argc, char** argv) {
   commands.push_back(add_encode(app));
   commands.push_back(add_forward(app));
   commands.push_back(add_generate(app));
+  commands.push_back(add_report(app));
   commands.push_back(add_export(app));
   commands.push_back(add_bench(app));
   commands.push_back(add_inspect(app));

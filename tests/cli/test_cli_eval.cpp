@@ -1,6 +1,8 @@
 // `distill eval` and `distill generate` end to end: tables, JSON, streamed ids, and clear errors.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "model_fixtures.h"
@@ -133,6 +135,27 @@ TEST(CliBench, DecodeSideBySide) {
               j[1]["decode_tokens_per_s"].get<double>() / j[0]["decode_tokens_per_s"].get<double>(), 1e-9);
   const auto bad = run_distill({"bench", "--model", testing::model_dir("llama"), "--gen-len", "-1"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
+}  // namespace
+}  // namespace distill
+
+namespace distill {
+namespace {
+
+TEST(CliReport, WritesThePageAndRefusesARunWithoutMetrics) {
+  TempDir tmp;
+  ASSERT_EQ(::system(("mkdir -p " + tmp.file("run")).c_str()), 0);
+  testing::write_file(tmp.file("run/metrics.jsonl"),
+                      "{\"step\":1,\"loss\":3.0,\"lr\":0.001}\n{\"step\":2,\"loss\":2.5,\"lr\":0.002}\n");
+  auto r = run_distill({"report", tmp.file("run")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string html = testing::read_file(tmp.file("run/report.html"));
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("data-series=\"loss\""), std::string::npos);
+  r = run_distill({"report", tmp.file("nothing-here")});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("metrics.jsonl"), std::string::npos) << r.err;
 }
 
 }  // namespace

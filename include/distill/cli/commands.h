@@ -24,6 +24,7 @@ Command add_encode(CLI::App& root);
 Command add_tokenize(CLI::App& root);
 Command add_eval(CLI::App& root);
 Command add_generate(CLI::App& root);
+Command add_report(CLI::App& root);
 
 // A subcommand that is registered (so `distill --help` lists the whole tool) but not built yet:
 // running it says so, names the issue that builds it, and exits 2.
