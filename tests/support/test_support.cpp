@@ -1,9 +1,11 @@
 // Test helpers: temp dirs, file I/O and a fork/exec runner for the distill binary.
 #include "test_support.h"
 
+#include "distill/util/errors.h"
 #include "distill/util/files.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -107,6 +109,31 @@ RunResult run_distill(const std::vector<std::string>& args, const std::string& s
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
   return result;
+}
+
+int output_error_when_file_too_big(const std::function<void(const std::function<void(std::uint64_t)>& limit)>& body,
+                                   const std::function<bool(const std::string& message)>& message_ok) {
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    int status = 11;  // no exception
+    try {
+      body([](std::uint64_t bytes) {
+        ::signal(SIGXFSZ, SIG_IGN);
+        const rlimit limit{static_cast<rlim_t>(bytes), static_cast<rlim_t>(bytes)};
+        if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(10);
+      });
+    } catch (const OutputError& e) {
+      const std::string m = e.what();
+      status = m.find(std::strerror(EFBIG)) != std::string::npos && message_ok(m) ? 0 : 12;
+    } catch (...) {
+      status = 13;
+    }
+    ::_exit(status);
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
 }
 
 }  // namespace distill::testing

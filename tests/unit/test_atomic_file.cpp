@@ -110,33 +110,16 @@ TEST(AtomicFile, WriteFailureIsOutputErrorAndKeepsOldFile) {
   TempDir dir;
   const std::string path = dir.file("target.bin");
   write_file(path, "old contents");
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::signal(SIGXFSZ, SIG_IGN);
-    const rlimit limit{4096, 4096};
-    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(10);
-    int status = 11;  // no exception
-    try {
-      io::AtomicFile f(path);
-      const std::string big(1 << 20, 'x');
-      f.write(big.data(), big.size());
-      f.commit();
-    } catch (const OutputError& e) {
-      const std::string m = e.what();
-      const bool names_path = m.rfind(path + ": ", 0) == 0;
-      const bool says_why = m.find(std::strerror(EFBIG)) != std::string::npos;
-      status = names_path && says_why ? 0 : 12;
-    } catch (...) {
-      status = 13;
-    }
-    ::_exit(status);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setrlimit failed, 11: no error, 12: message lacks path or reason, "
-                                       "13: wrong exception type";
+  const int code = testing::output_error_when_file_too_big(
+      [&](const auto& limit) {
+        limit(4096);
+        io::AtomicFile f(path);
+        const std::string big(1 << 20, 'x');
+        f.write(big.data(), big.size());
+        f.commit();
+      },
+      [&](const std::string& m) { return m.rfind(path + ": ", 0) == 0; });
+  EXPECT_EQ(code, 0) << testing::kFileTooBigCodes;
   EXPECT_EQ(read_file(path), "old contents");
   EXPECT_EQ(entries(dir.path()), kOnlyTarget);
 }

@@ -349,36 +349,22 @@ TEST(RunDirSave, SavingTheSameStepTwiceKeepsOneGoodFolder) {
 // naming the file, and step 1 with its `latest` stays intact, with no temporary folder left.
 TEST(RunDirSave, DiskFullIsOutputErrorAndKeepsThePreviousCheckpoint) {
   TempDir dir;
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int status = 11;  // no exception
-    try {
-      log::set_level(log::Level::kError);
-      RunDir run(dir.path());
-      run.resume(ResumeMode::kAuto);
-      run.append_metrics(metrics_row(1));
-      run.save_checkpoint(data_for_step(1), 3);
-      ::signal(SIGXFSZ, SIG_IGN);
-      const rlimit limit{64 << 10, 64 << 10};
-      if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(10);
-      run.append_metrics(metrics_row(2));
-      run.save_checkpoint(data_for_step(2, 1 << 18), 3);
-    } catch (const OutputError& e) {
-      const std::string m = e.what();
-      const bool names_file = m.find("/checkpoints/.tmp-step-00000002-") != std::string::npos &&
-                              m.find("model.safetensors") != std::string::npos;
-      status = names_file && m.find(std::strerror(EFBIG)) != std::string::npos ? 0 : 12;
-    } catch (...) {
-      status = 13;
-    }
-    ::_exit(status);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setrlimit failed, 11: no error, 12: message lacks the file or the reason, "
-                                       "13: wrong exception type";
+  const int code = testing::output_error_when_file_too_big(
+      [&](const auto& limit) {
+        log::set_level(log::Level::kError);
+        RunDir run(dir.path());
+        run.resume(ResumeMode::kAuto);
+        run.append_metrics(metrics_row(1));
+        run.save_checkpoint(data_for_step(1), 3);
+        limit(64 << 10);
+        run.append_metrics(metrics_row(2));
+        run.save_checkpoint(data_for_step(2, 1 << 18), 3);
+      },
+      [](const std::string& m) {
+        return m.find("/checkpoints/.tmp-step-00000002-") != std::string::npos &&
+               m.find("model.safetensors") != std::string::npos;
+      });
+  EXPECT_EQ(code, 0) << testing::kFileTooBigCodes;
   EXPECT_EQ(checkpoint_entries(dir.path()), (std::vector<std::string>{"latest", "step-00000001"}));
   EXPECT_EQ(latest_of(dir.path()), "step-00000001\n");
   RunDir run(dir.path());

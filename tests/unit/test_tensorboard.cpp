@@ -318,40 +318,21 @@ TEST(TensorBoardRunDir, FreshStartEmptiesTheEventsFileAndWritesFileVersionAgain)
 // are left holding the earlier rows only.
 TEST(TensorBoardRunDir, FailedEventWriteIsCutOffWithTheMetricsLine) {
   TempDir dir;
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int status = 11;  // no exception
-    try {
-      log::set_level(log::Level::kError);
-      RunDir run(dir.path());
-      run.resume(ResumeMode::kAuto);
-      run.append_metrics(metrics_row(1));
-      const std::int64_t events = files::file_size(events_path(dir));
-      const std::int64_t metrics = files::file_size(dir.file("metrics.jsonl"));
-      const auto limit_bytes = static_cast<rlim_t>(events + 20);
-      // The next metrics line must fit under the limit for the event to be what fails.
-      if (metrics + static_cast<std::int64_t>(metrics_row(2).dump().size()) + 1 > events + 20) ::_exit(14);
-      ::signal(SIGXFSZ, SIG_IGN);
-      const rlimit limit{limit_bytes, limit_bytes};
-      if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(10);
-      run.append_metrics(metrics_row(2));
-    } catch (const OutputError& e) {
-      const std::string m = e.what();
-      status = m.find(checkpoint::kTensorBoardEventsFile) != std::string::npos &&
-                       m.find(std::strerror(EFBIG)) != std::string::npos
-                   ? 0
-                   : 12;
-    } catch (...) {
-      status = 13;
-    }
-    ::_exit(status);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setrlimit failed, 11: no error, 12: message lacks the file or the reason, "
-                                       "13: wrong exception type, 14: test precondition (sizes) not met";
+  const int code = testing::output_error_when_file_too_big(
+      [&](const auto& limit) {
+        log::set_level(log::Level::kError);
+        RunDir run(dir.path());
+        run.resume(ResumeMode::kAuto);
+        run.append_metrics(metrics_row(1));
+        const std::int64_t events = files::file_size(events_path(dir));
+        const std::int64_t metrics = files::file_size(dir.file("metrics.jsonl"));
+        // The next metrics line must fit under the limit for the event to be what fails.
+        if (metrics + static_cast<std::int64_t>(metrics_row(2).dump().size()) + 1 > events + 20) ::_exit(14);
+        limit(static_cast<std::uint64_t>(events + 20));
+        run.append_metrics(metrics_row(2));
+      },
+      [](const std::string& m) { return m.find(checkpoint::kTensorBoardEventsFile) != std::string::npos; });
+  EXPECT_EQ(code, 0) << testing::kFileTooBigCodes << ", 14: test precondition (sizes) not met";
   EXPECT_EQ(read_file(dir.file("metrics.jsonl")), metrics_text(1));
   const auto events = read_events(events_path(dir));  // whole records only
   ASSERT_EQ(events.size(), 2u);
