@@ -1,7 +1,6 @@
 // `distill eval`: perplexity of a model on held-out data, agreement with a teacher, multiple choice.
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 
@@ -14,6 +13,7 @@
 #include "distill/tokenizer/tokenizer.h"
 #include "distill/util/device.h"
 #include "distill/util/errors.h"
+#include "distill/util/jsonl.h"
 #include "distill/util/logging.h"
 
 namespace distill::cli {
@@ -29,28 +29,7 @@ struct EvalCliOptions {
   infer::EvalOptions eval;
 };
 
-// One JSONL file, each non-empty line an object; errors name the file and line.
-template <typename F>
-void each_line(const std::string& path, F&& f) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path, "cannot read", "check the path");
-  std::string line;
-  std::int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    Json j;
-    try {
-      j = Json::parse(line);
-    } catch (const std::exception& e) {
-      throw InputError(path + ":" + std::to_string(number), "not valid JSON", "one JSON object per line");
-    }
-    if (!j.is_object()) throw InputError(path + ":" + std::to_string(number), "not a JSON object");
-    f(j, path + ":" + std::to_string(number));
-  }
-}
-
-std::vector<std::int64_t> int_list(const Json& j, const std::string& where, const char* key) {
+std::vector<std::int64_t> int_list(const nlohmann::json& j, const std::string& where, const char* key) {
   if (!j.is_array()) throw InputError(where, std::string("'") + key + "' must be a list of token ids");
   std::vector<std::int64_t> out;
   for (const auto& v : j) {
@@ -95,7 +74,7 @@ int run_eval(const EvalCliOptions& o) {
   Json report = {{"model", o.model}};
   if (!o.data.empty()) {
     std::vector<std::vector<std::int64_t>> seqs;
-    each_line(o.data, [&](const Json& j, const std::string& where) {
+    for_each_jsonl_object(o.data, [&](const nlohmann::json& j, const std::string& where) {
       if (j.contains("input_ids")) {
         seqs.push_back(int_list(j["input_ids"], where, "input_ids"));
       } else if (j.contains(o.text_field) && j[o.text_field].is_string()) {
@@ -132,7 +111,7 @@ int run_eval(const EvalCliOptions& o) {
   }
   if (!o.mc.empty()) {
     std::vector<infer::ChoiceItem> items;
-    each_line(o.mc, [&](const Json& j, const std::string& where) {
+    for_each_jsonl_object(o.mc, [&](const nlohmann::json& j, const std::string& where) {
       infer::ChoiceItem item;
       if (j.contains("context_ids")) {
         item.context = int_list(j["context_ids"], where, "context_ids");

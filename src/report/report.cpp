@@ -10,6 +10,7 @@
 #include "distill/io/atomic_file.h"
 #include "distill/util/errors.h"
 #include "distill/util/files.h"
+#include "distill/util/jsonl.h"
 
 namespace distill::report {
 namespace {
@@ -223,21 +224,11 @@ std::string render_html(const std::string& run_dir, const Json& config, const st
 
 int write_report(const std::string& run_dir, const std::string& out, const std::string& eval_path) {
   const std::string metrics = files::join(run_dir, "metrics.jsonl");
-  std::ifstream in(metrics);
-  if (!in) throw InputError(metrics, "cannot read", "give a run directory (checkpoint.dir) that has trained");
-  std::vector<Json> rows;
-  std::string line;
-  std::int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      rows.push_back(Json::parse(line));
-    } catch (const std::exception&) {
-      throw InputError(metrics + ":" + std::to_string(number), "not valid JSON");
-    }
-    if (!rows.back().is_object()) throw InputError(metrics + ":" + std::to_string(number), "not a JSON object");
+  if (!files::is_regular_file(metrics)) {
+    throw InputError(metrics, "cannot read", "give a run directory (checkpoint.dir) that has trained");
   }
+  std::vector<Json> rows;
+  for_each_jsonl_object(metrics, [&](const Json& row, const std::string&) { rows.push_back(row); });
   if (rows.empty()) throw InputError(metrics, "has no rows yet", "train for at least train.log_every steps first");
   Json config = nullptr, eval = nullptr;
   const std::string config_path = files::join(run_dir, "config.json");
