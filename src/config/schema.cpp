@@ -108,6 +108,9 @@ std::vector<Key> make_keys() {
       {OPTIONAL_KEY(teacher, dtype), one_of(kDtypes), "dtype the teacher's weights are held and run in"},
       {OPTIONAL_KEY(teacher, tokenizer), none(),
        "tokenizer file or folder when it is not in the model folder; empty: the model folder"},
+      {OPTIONAL_KEY(teacher, init), one_of({"pretrained", "random"}),
+       "pretrained: load the folder's weights; random: config.json alone, normal(0, 0.02) weights seeded by "
+       "train.seed (for throughput benchmarks at real shapes: a random teacher teaches nothing)"},
       // ---- student
       {KEY(student, path), required(),
        "the student to train: a Hugging Face model folder (config.json, *.safetensors, tokenizer files)"},
@@ -194,6 +197,9 @@ std::vector<Key> make_keys() {
       {KEY(train, eval_every), at_least(0), "optimizer steps between validation runs; 0: only at the end"},
       {KEY(train, eval_at_start), none(),
        "on a fresh start, also validate the student before its first step (logged as step 0)"},
+      {KEY(train, profile), none(),
+       "time each phase of every step (teacher forward, student forward, loss, backward, optimizer) with "
+       "device synchronisation between them (slower), print the split and write profile.json to the run directory"},
       {KEY(train, seed), at_least(0), "seed for initialisation, dropout and sampling"},
       // ---- checkpoint
       {KEY(checkpoint, dir), non_empty(),

@@ -108,8 +108,15 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
     parts.student = models::load_model(config.student.path, student_options);
   }
   if (use_teacher) {
-    parts.teacher = models::load_model(config.teacher->path,
-                                       {models::parse_dtype(config.teacher->dtype, "teacher.dtype"), device, false});
+    const models::LoadOptions teacher_options{models::parse_dtype(config.teacher->dtype, "teacher.dtype"), device, false};
+    if (config.teacher->init == "random") {
+      parts.teacher = models::init_model(config.teacher->path, teacher_options,
+                                         static_cast<std::uint64_t>(config.train.seed) + 1);
+      log::warn("teacher {}: random weights (teacher.init = random): it teaches nothing; this is for throughput "
+                "benchmarks", config.teacher->path);
+    } else {
+      parts.teacher = models::load_model(config.teacher->path, teacher_options);
+    }
     log::info("teacher {} ({}), student {} ({}) on {}", config.teacher->path, parts.teacher->spec().architecture,
               config.student.path, parts.student->spec().architecture, device.str());
   }

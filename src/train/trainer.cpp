@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "distill/checkpoint/rng_state.h"
+#include "distill/io/atomic_file.h"
 #include "distill/models/loader.h"
 #include "distill/train/grad_clip.h"
 #include "distill/train/progress.h"
@@ -74,7 +75,8 @@ Trainer::Trainer(const config::Config& config, const nlohmann::ordered_json& res
       loss_options_(loss::options_from_config(config.loss)),
       schedule_(ScheduleOptions::from_config(config)),
       scaler_(config.train.precision == "fp16"),
-      device_(at::kCPU) {
+      device_(at::kCPU),
+      timer_(config.train.profile, at::kCPU) {
   loss::validate(loss_options_);
   if (!parts_.student) throw Error(ExitCode::kInternal, "trainer: no student model");
   if (!parts_.train) throw Error(ExitCode::kInternal, "trainer: no training data");
@@ -83,6 +85,7 @@ Trainer::Trainer(const config::Config& config, const nlohmann::ordered_json& res
                      "set teacher.path, or loss.kind=ce for plain language-model training");
   }
   device_ = parts_.student->device();
+  timer_ = PhaseTimer(config.train.profile, device_);
   const std::string& precision = config.train.precision;
   if (precision == "bf16") {
     autocast_ = true;
@@ -142,11 +145,13 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches)
       models::ForwardOptions fo;
       if (piece.attention_mask.defined()) fo.attention_mask = piece.attention_mask.to(device_, true);
       s.input_tokens += ids.numel();
+      timer_.end(Phase::kData);
       loss::LmHead teacher;
       if (use_teacher) {
         at::NoGradGuard no_grad;
         teacher.hidden = parts_.teacher->hidden_states(ids, fo);  // (B, T, Et) in the teacher's dtype
         teacher.weight = parts_.teacher->lm_head_weight();
+        timer_.end(Phase::kTeacherForward);
       }
       at::Tensor hidden;
       {
@@ -154,10 +159,13 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches)
         hidden = parts_.student->hidden_states(ids, fo);  // (B, T, Es); fp32 residual stream under autocast
       }
       if (autocast_) hidden = hidden.to(compute_dtype_);  // the fused loss's matmuls run in this dtype
+      timer_.end(Phase::kStudentForward);
       const loss::KdLossOutput out =
           loss::fused_linear_kd_loss({hidden, parts_.student->lm_head_weight()}, teacher, labels, loss_options_);
+      timer_.end(Phase::kLoss);
       const double weight = 1.0 / pieces;
       (out.loss * (weight * scaler_.scale())).backward();
+      timer_.end(Phase::kBackward);
       s.loss.add_(out.loss.detach(), weight);
       s.kd_loss.add_(out.kd_loss, weight);
       s.ce_loss.add_(out.ce_loss, weight);
@@ -169,6 +177,7 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches)
 }
 
 Trainer::StepStats Trainer::train_step(std::int64_t step) {
+  timer_.start_step();
   std::vector<Batch> batches;
   for (std::int64_t i = 0; i < config_.train.grad_accum; ++i) {
     auto batch = parts_.train->next();
@@ -234,6 +243,8 @@ Trainer::StepStats Trainer::train_step(std::int64_t step) {
     }
   }
   optimizer_->zero_grad();
+  timer_.end(Phase::kOptimizer);
+  timer_.finish_step(s.input_tokens);
   return s;
 }
 
@@ -415,6 +426,10 @@ TrainResult Trainer::run(checkpoint::ResumeMode mode) {
     }
   }
   progress.clear();
+  if (timer_.enabled() && group_->is_main()) {
+    log::info("{}", timer_.table());
+    io::write_file_atomic(run_dir_.path() + "/profile.json", timer_.summary().dump(2) + "\n");
+  }
   validate(step_);
   if (last_saved != step_) save(step_);
   result.steps_done = step_;

@@ -172,5 +172,45 @@ TEST(CliTrainRun, RandomInitStudentFromConfigAlone) {
   EXPECT_NE(r.err.find("student.init"), std::string::npos) << r.err;
 }
 
+
+// teacher.init random (throughput benchmarks at real shapes) and train.profile's per-phase split.
+TEST(CliTrainRun, RandomTeacherAndProfile) {
+  Fixture fx;
+  ASSERT_EQ(::mkdir(fx.tmp.file("bare_teacher").c_str(), 0755), 0);
+  testing::write_file(fx.tmp.file("bare_teacher/config.json"), testing::read_file(fx.tmp.file("teacher/config.json")));
+  const std::string tok = testing::data_path("tokenizers/brown_unigram.model");
+  auto r = run_distill({"train", "--config", fx.config, "--set", "teacher.path=" + fx.tmp.file("bare_teacher"), "--set",
+                        "teacher.init=random", "--set", "teacher.tokenizer=" + tok, "--set", "train.profile=true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("teacher.init = random"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("teacher_forward"), std::string::npos) << r.err;
+  // A random teacher predicts nearly uniformly over the 2000 pieces.
+  double teacher_ppl = 0.0;
+  for (const auto& row : metrics(fx.tmp.file("run"))) teacher_ppl = row.value("val_teacher_ppl", teacher_ppl);
+  EXPECT_GT(teacher_ppl, 0.8 * 2000);
+  EXPECT_LT(teacher_ppl, 1.2 * 2000);
+
+  const Json p = Json::parse(testing::read_file(fx.tmp.file("run/profile.json")));
+  // 4 steps, the first 2 left out as warm-up; each step is 2 micro-batches of 2 x 32 tokens.
+  EXPECT_EQ(p["steps"].get<int>(), 2);
+  EXPECT_EQ(p["tokens"].get<int>(), 2 * 2 * 2 * 32);
+  double ms = 0.0, fraction = 0.0;
+  for (const char* phase : {"data", "teacher_forward", "student_forward", "loss", "backward", "optimizer"}) {
+    ASSERT_TRUE(p["phases"].contains(phase)) << phase;
+    EXPECT_GE(p["phases"][phase]["ms_per_step"].get<double>(), 0.0) << phase;
+    ms += p["phases"][phase]["ms_per_step"].get<double>();
+    fraction += p["phases"][phase]["fraction"].get<double>();
+  }
+  EXPECT_GT(p["phases"]["teacher_forward"]["ms_per_step"].get<double>(), 0.0);
+  EXPECT_GT(p["phases"]["backward"]["ms_per_step"].get<double>(), 0.0);
+  EXPECT_NEAR(ms, p["ms_per_step"].get<double>(), 1e-6 * ms);
+  EXPECT_NEAR(fraction, 1.0, 1e-9);
+  EXPECT_NEAR(p["tokens_per_s"].get<double>(), 256.0 / (2 * ms / 1000.0), 1e-6 * p["tokens_per_s"].get<double>());
+
+  r = run_distill({"train", "--config", fx.config, "--set", "teacher.init=zeros", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("teacher.init"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace distill

@@ -22,7 +22,7 @@ struct ModelConfig {
   std::string path;                 // HF model folder (config.json + *.safetensors + tokenizer)
   std::string dtype = "bf16";       // fp32 | bf16 | fp16: dtype the weights are held in
   std::string tokenizer;            // tokenizer file or folder; empty = the model folder
-  std::string init = "pretrained";  // student only: pretrained (load the weights) | random (config.json alone)
+  std::string init = "pretrained";  // pretrained (load the weights) | random (config.json alone)
 };
 
 // The student keeps fp32 master weights unless told otherwise.
@@ -96,6 +96,7 @@ struct TrainConfig {
   std::int64_t log_every = 10;      // optimizer steps between log lines / metrics rows
   std::int64_t eval_every = 0;      // steps between validation runs; 0 = only at the end
   bool eval_at_start = false;       // also validate the untrained student (step 0) on a fresh start
+  bool profile = false;             // time each phase of a step (synchronising) and print the split
   std::int64_t seed = 1234;         // model init / dropout / sampling seed
 };
 

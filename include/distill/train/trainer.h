@@ -15,6 +15,7 @@
 #include "distill/train/batch_source.h"
 #include "distill/train/loss_scaler.h"
 #include "distill/train/optimizer.h"
+#include "distill/train/phase_timer.h"
 #include "distill/train/schedule.h"
 
 namespace distill::train {
@@ -72,6 +73,7 @@ class Trainer {
   std::int64_t consecutive_nonfinite_ = 0;
   std::int64_t skipped_ = 0;
   std::optional<double> teacher_val_ce_;  // the frozen teacher's validation cross-entropy, computed once
+  PhaseTimer timer_;                      // train.profile
 };
 
 }  // namespace distill::train
