@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Distillation training throughput on the GPU machine (issue #8): `distill train` against the Python
+# peer (scripts/bench/train_peer.py: HF transformers, eager and torch.compile) in one run, same
+# shapes, loss (forward KL, T 2, alpha 0.5, + CE), optimizer (AdamW, clip 1.0), precision (bf16
+# teacher; fp32 master student under bf16 autocast), micro-batch 4 x 2048, random weights at real
+# shapes (bench/configs), the same pre-tokenized rows in the same order.
+#   scripts/bench/bench_train.sh [WORKLOAD ...]     (default: all three)
+# Workloads: qwen7b_to_0.5b, qwen1.5b_to_0.5b, llama7b_to_opt125m. PARITY=1 also checks that the
+# first-step losses agree when both load the same weights (the first workload given; saved by the peer).
+# Writes $OUT_DIR/train_<workload>.json (default docs/benchmarks) and prints a markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT_DIR=${OUT_DIR:-docs/benchmarks}
+BIN=${DISTILL_BIN:-build/distill}
+STEPS=${STEPS:-16}
+COMPILE=${COMPILE:-1}
+SCRATCH=${SCRATCH:-/dev/shm/distill-bench}
+mkdir -p "$OUT_DIR" "$SCRATCH"
+WORKLOADS=("$@")
+[[ ${#WORKLOADS[@]} -gt 0 ]] || WORKLOADS=(qwen7b_to_0.5b qwen1.5b_to_0.5b llama7b_to_opt125m)
+
+workload() {  # name -> "teacher student tokenizer"
+  case $1 in
+    qwen7b_to_0.5b) echo "bench/configs/qwen2.5-7b bench/configs/qwen2.5-0.5b .testdata/qwen3/tokenizer.json" ;;
+    qwen1.5b_to_0.5b) echo "bench/configs/qwen2.5-1.5b bench/configs/qwen2.5-0.5b .testdata/qwen3/tokenizer.json" ;;
+    llama7b_to_opt125m) echo "bench/configs/llama-2-7b bench/configs/opt-125m-vocab32000 .testdata/llama2/tokenizer.json" ;;
+    *) echo "bench_train: unknown workload '$1'" >&2; exit 2 ;;
+  esac
+}
+
+# 4 * STEPS rows of 2049 random ids below 32000 (valid in every vocabulary here).
+data=$SCRATCH/rows.jsonl
+python3 - "$data" "$STEPS" <<'PY'
+import json, random, sys
+random.seed(8)
+with open(sys.argv[1], "w") as f:
+    for _ in range(4 * int(sys.argv[2])):
+        f.write(json.dumps({"input_ids": [random.randrange(32000) for _ in range(2049)]}) + "\n")
+PY
+
+# distill config: workload paths, init mode (random | pretrained), steps, run dir, profile flag.
+make_config() {  # teacher student tokenizer init steps run_dir profile log_every -> stdout
+  python3 - "$@" "$data" <<'PY'
+import json, sys
+t, s, tok, init, steps, run, profile, log_every, data = sys.argv[1:]
+print(json.dumps({
+    "teacher": {"path": t, "dtype": "bf16", "tokenizer": tok, "init": init},
+    "student": {"path": s, "dtype": "fp32", "tokenizer": tok, "init": init},
+    "data": {"train": [data], "seq_len": 2048, "packing": False, "shuffle": False, "long_samples": "cut",
+             "valid_fraction": 0},
+    "loss": {"kind": "forward_kl", "temperature": 2.0, "alpha": 0.5},
+    "optim": {"lr": 1e-4, "grad_clip": 1.0},
+    "schedule": {"warmup_steps": 1},
+    "train": {"device": "cuda", "precision": "bf16", "micro_batch": 4, "grad_accum": 1, "max_steps": int(steps),
+              "log_every": int(log_every), "profile": profile == "1"},
+    "checkpoint": {"dir": run, "every_steps": 0, "keep_last": 1}}, indent=1))
+PY
+}
+
+first=1
+for name in "${WORKLOADS[@]}"; do
+  read -r teacher student tok <<<"$(workload "$name")"
+  res=$SCRATCH/$name
+  rm -rf "$res"; mkdir -p "$res"
+  echo "== $name: distill"
+  make_config "$teacher" "$student" "$tok" random "$STEPS" "$res/run" 0 4 > "$res/config.json"
+  "$BIN" train --config "$res/config.json" > "$res/distill.log" 2>&1 || { tail -20 "$res/distill.log"; exit 1; }
+  cp "$res/run/metrics.jsonl" "$res/distill_metrics.jsonl"
+  echo "== $name: distill, profiled"
+  make_config "$teacher" "$student" "$tok" random 8 "$res/prof" 1 4 > "$res/config_prof.json"
+  "$BIN" train --config "$res/config_prof.json" > "$res/distill_prof.log" 2>&1 || { tail -20 "$res/distill_prof.log"; exit 1; }
+  cp "$res/prof/profile.json" "$res/profile.json"
+  rm -rf "$res/run" "$res/prof"
+  echo "== $name: HF eager"
+  python3 scripts/bench/train_peer.py --teacher "$teacher" --student "$student" --data "$data" --steps "$STEPS" \
+    > "$res/peer_eager.json"
+  if [[ $COMPILE == 1 ]]; then
+    echo "== $name: HF torch.compile"
+    python3 scripts/bench/train_peer.py --teacher "$teacher" --student "$student" --data "$data" --steps "$STEPS" \
+      --compile > "$res/peer_compile.json" 2> "$res/peer_compile.err" || tail -5 "$res/peer_compile.err"
+  fi
+  if [[ ${PARITY:-0} == 1 && $first == 1 ]]; then
+    echo "== $name: first-step parity on shared weights"
+    python3 scripts/bench/train_peer.py --teacher "$teacher" --student "$student" --data "$data" --save-weights "$res/w"
+    cp "$tok" "$res/w/teacher/"; cp "$tok" "$res/w/student/"
+    python3 scripts/bench/train_peer.py --teacher "$res/w/teacher" --student "$res/w/student" --data "$data" \
+      --weights-from-pretrained --steps 1 --warmup 1 > "$res/parity_peer.json"
+    make_config "$res/w/teacher" "$res/w/student" "$tok" pretrained 1 "$res/prun" 0 1 > "$res/config_parity.json"
+    "$BIN" train --config "$res/config_parity.json" > "$res/distill_parity.log" 2>&1 || { tail -20 "$res/distill_parity.log"; exit 1; }
+    head -1 "$res/prun/metrics.jsonl" > "$res/parity_distill.json"
+    rm -rf "$res/w" "$res/prun"
+  fi
+  first=0
+  python3 scripts/bench/train_report.py "$res" "$name" "$teacher" "$student" > "$OUT_DIR/train_$name.json"
+done
+python3 scripts/bench/train_report.py --table "$OUT_DIR" "${WORKLOADS[@]}"
