@@ -96,7 +96,7 @@ ChunkSums chunk_loss(at::Tensor student_logits, at::Tensor teacher_logits, const
     v = std::min(vs, vt);
     const bool whole = T == 1.0 && v == vt;
     lt = (whole ? teacher_logits : teacher_logits.narrow(1, 0, v) / T).log_softmax(-1);
-    sums.teacher_entropy = counted_sum(entropy_rows(whole ? lt : teacher_logits.log_softmax(-1)));
+    if (options.entropies) sums.teacher_entropy = counted_sum(entropy_rows(whole ? lt : teacher_logits.log_softmax(-1)));
     teacher_logits.reset();
   }
 
@@ -104,7 +104,7 @@ ChunkSums chunk_loss(at::Tensor student_logits, at::Tensor teacher_logits, const
   at::Tensor ls1 = student_logits.log_softmax(-1);                              // (n, Vs)
   const at::Tensor safe_labels = labels.masked_fill(ignored, 0).unsqueeze(1);  // (n, 1)
   sums.ce = counted_sum(-ls1.gather(1, safe_labels).squeeze(1));
-  sums.student_entropy = counted_sum(entropy_rows(ls1));
+  sums.student_entropy = options.entropies ? counted_sum(entropy_rows(ls1)) : at::zeros({}, fp32);
 
   Divergence div;
   if (with_teacher) {

@@ -122,7 +122,8 @@ void Trainer::resume(const checkpoint::LoadedCheckpoint& ckpt) {
   log::info("resumed from {} at step {}", ckpt.dir, step_);
 }
 
-Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches) {
+Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches,
+                                              const loss::KdLossOptions& loss_options) {
   const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device_);
   StepStats s;
   s.loss = at::zeros({}, f32);
@@ -161,7 +162,7 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches)
       if (autocast_) hidden = hidden.to(compute_dtype_);  // the fused loss's matmuls run in this dtype
       timer_.end(Phase::kStudentForward);
       const loss::KdLossOutput out =
-          loss::fused_linear_kd_loss({hidden, parts_.student->lm_head_weight()}, teacher, labels, loss_options_);
+          loss::fused_linear_kd_loss({hidden, parts_.student->lm_head_weight()}, teacher, labels, loss_options);
       timer_.end(Phase::kLoss);
       const double weight = 1.0 / pieces;
       (out.loss * (weight * scaler_.scale())).backward();
@@ -176,7 +177,9 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches)
   return s;
 }
 
-Trainer::StepStats Trainer::train_step(std::int64_t step) {
+Trainer::StepStats Trainer::train_step(std::int64_t step, bool with_entropies) {
+  loss::KdLossOptions loss_options = loss_options_;
+  loss_options.entropies = with_entropies;
   timer_.start_step();
   std::vector<Batch> batches;
   for (std::int64_t i = 0; i < config_.train.grad_accum; ++i) {
@@ -187,7 +190,7 @@ Trainer::StepStats Trainer::train_step(std::int64_t step) {
   StepStats s;
   for (;;) {
     try {
-      s = run_micro_batches(batches);
+      s = run_micro_batches(batches, loss_options);
       break;
     } catch (const c10::OutOfMemoryError& e) {
       optimizer_->zero_grad();
@@ -363,10 +366,11 @@ TrainResult Trainer::run(checkpoint::ResumeMode mode) {
   cuda_reset_peak(device_);
 
   while (step_ < max_steps) {
-    const StepStats s = train_step(step_);
+    const std::int64_t next = step_ + 1;
+    const bool log_now = next % config_.train.log_every == 0 || next == max_steps || next == first_step + 1;
+    const StepStats s = train_step(step_, log_now);
     ++step_;
     window_tokens += s.input_tokens;
-    const bool log_now = step_ % config_.train.log_every == 0 || step_ == max_steps || step_ == first_step + 1;
     if (log_now) {
       const at::Tensor values = at::stack({s.loss, s.kd_loss, s.ce_loss, s.teacher_entropy, s.student_entropy,
                                            s.grad_norm.to(at::kFloat)})

@@ -97,6 +97,25 @@ TEST(LossChunking, ChunkedEqualsUnchunked) {
   }
 }
 
+// entropies = false (the trainer's non-logging steps) leaves the loss and its gradients exactly as
+// they are (against the formula) and only drops the monitoring entropies.
+TEST(LossEntropies, OffChangesNothingButTheEntropies) {
+  const auto batch = make_loss_batch(29, 6, 10, 41, 37, 12);
+  for (LossKind kind : {LossKind::kForwardKL, LossKind::kJSD, LossKind::kCE}) {
+    for (double T : {1.0, 2.0}) {
+      KdLossOptions o = make_options(kind, T, 0.6, 0.4, 8);
+      const LossResult expected = reference_loss(batch, o);
+      o.entropies = false;
+      LossResult off = fused_loss(batch, o);
+      EXPECT_EQ(off.teacher_entropy.item<double>(), 0.0);
+      EXPECT_EQ(off.student_entropy.item<double>(), 0.0);
+      off.teacher_entropy = expected.teacher_entropy;
+      off.student_entropy = expected.student_entropy;
+      expect_close(off, expected, kTol, std::string(loss::to_string(kind)) + " T " + std::to_string(T));
+    }
+  }
+}
+
 // (B, T, E) hidden states and (B, T) labels are the same as their flattened rows.
 TEST(LossChunking, BatchShapedInputsAreFlattened) {
   const auto batch = make_loss_batch(24, 6, 10, 19, 19, 3);

@@ -31,6 +31,8 @@ struct KdLossOptions {
   double beta = 0.5;                // in [0, 1], jsd only: 0 = forward KL, 1 = reverse KL
   std::int64_t chunk_tokens = 4096; // rows (tokens) per chunk; memory is O(chunk_tokens * V)
   std::int64_t ignore_index = -100; // labels equal to it (padding, prompts) are not counted
+  bool entropies = true;            // also compute teacher/student entropies (monitoring only; ~1/3 of the
+                                    // loss's elementwise passes: the trainer asks only on steps it logs)
 };
 
 // The loss.* keys of a config (loss.cross_tokenizer is not the loss's business).

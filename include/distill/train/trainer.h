@@ -51,8 +51,9 @@ class Trainer {
  private:
   struct StepStats;
   void resume(const checkpoint::LoadedCheckpoint& ckpt);
-  StepStats train_step(std::int64_t step);
-  StepStats run_micro_batches(const std::vector<Batch>& batches);
+  // with_entropies: also compute the (monitoring-only) entropies; the run asks on steps it logs.
+  StepStats train_step(std::int64_t step, bool with_entropies);
+  StepStats run_micro_batches(const std::vector<Batch>& batches, const loss::KdLossOptions& loss_options);
   void validate(std::int64_t step);
   void save(std::int64_t step);
 
