@@ -6,6 +6,7 @@ on first sight of each key length and again once every length has been seen.
     python3 scripts/bench/decode_attention_probe.py [--layers 28] [--heads 28] [--kv-heads 4] [--head-dim 128]
 
 Prints one JSON object per variant: mean host+device milliseconds per decode step (all layers).
+With --kernels: the CUDA kernels one single-query call launches (cuDNN off), for this shape.
 """
 import argparse
 import json
@@ -42,7 +43,22 @@ def main():
     ap.add_argument("--heads", type=int, default=28)
     ap.add_argument("--kv-heads", type=int, default=4)
     ap.add_argument("--head-dim", type=int, default=128)
+    ap.add_argument("--kernels", action="store_true")
     args = ap.parse_args()
+    if args.kernels:
+        torch.backends.cuda.enable_cudnn_sdp(False)
+        q = torch.randn(1, args.heads, 1, args.head_dim, device="cuda", dtype=torch.bfloat16)
+        kbuf = torch.randn(1, args.kv_heads, 512, args.head_dim, device="cuda", dtype=torch.bfloat16)
+        k, v = kbuf[:, :, :200], kbuf[:, :, :200]
+        gqa = args.kv_heads != args.heads
+        F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
+        torch.cuda.synchronize()
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
+            torch.cuda.synchronize()
+        names = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        print(json.dumps({"heads": args.heads, "kv_heads": args.kv_heads, "kernels": names}))
+        return
     t0 = 129
     for i, cudnn in enumerate([True, False]):
         for layout in ["narrowed", "contiguous"]:
