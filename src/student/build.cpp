@@ -30,7 +30,7 @@ using Indices = std::vector<std::int64_t>;
 // The student's sizes, checked against the teacher.
 struct Target {
   Indices keep_layers;  // given explicitly, else empty
-  std::int64_t layers, heads, kv_heads, hidden, intermediate;
+  std::int64_t layers = 0, heads = 0, kv_heads = 0, hidden = 0, intermediate = 0;
   bool by_importance = false;  // layers chosen by block influence
   bool width = false;          // heads or channels pruned
 };
