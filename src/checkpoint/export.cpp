@@ -32,18 +32,6 @@ std::string read_all(const std::string& path) {
   return ss.str();
 }
 
-c10::ScalarType dtype_of_config(const nlohmann::json& config) {
-  for (const char* key : {"dtype", "torch_dtype"}) {
-    if (config.contains(key) && config[key].is_string()) {
-      const std::string d = config[key].get<std::string>();
-      if (d == "bfloat16") return c10::kBFloat16;
-      if (d == "float16") return c10::kHalf;
-      if (d == "float32") return c10::kFloat;
-    }
-  }
-  return c10::kFloat;
-}
-
 // student.tokenizer, when the config names one outside the model folder, travels with the export
 // under the name transformers looks for: a folder's tokenizer files, or one file by its kind.
 void copy_configured_tokenizer(const nlohmann::json& student, const std::string& out_dir) {
@@ -76,6 +64,35 @@ void copy_configured_tokenizer(const nlohmann::json& student, const std::string&
 
 const char* const* exported_side_files() { return kSideFiles; }
 
+void write_model_folder(models::CausalLMImpl& model, const std::string& out, const std::string& side_files_from,
+                        const std::function<void(const std::string& dir)>& extra) {
+  if (files::exists(out)) throw UsageError(out + ": already exists", "write into a new folder (distill never overwrites one)");
+  // Write beside the target, then rename: the folder appears whole or not at all.
+  const std::string tmp = files::join(files::parent(out), "." + files::filename(out) + ".tmp-" + std::to_string(::getpid()));
+  files::remove_tree(tmp);
+  try {
+    models::save_model(model, tmp);
+    for (const char* const* f = kSideFiles; *f; ++f) {
+      const std::string src = files::join(side_files_from, *f);
+      if (files::is_regular_file(src)) io::write_file_atomic(files::join(tmp, *f), read_all(src));
+    }
+    if (extra) extra(tmp);
+    if (!files::exists(files::join(tmp, "generation_config.json"))) {
+      nlohmann::json gen = {{"_from_model_config", true}};
+      for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {
+        if (model.spec().hf_config.contains(key)) gen[key] = model.spec().hf_config[key];
+      }
+      io::write_file_atomic(files::join(tmp, "generation_config.json"), gen.dump(2) + "\n");
+    }
+    files::fsync_path(tmp);
+    files::rename_path(tmp, out);
+    files::fsync_path(files::parent(out));
+  } catch (...) {
+    files::remove_tree(tmp);
+    throw;
+  }
+}
+
 std::int64_t export_student(const std::string& run_dir, const std::string& out, const ExportOptions& options) {
   if (files::exists(out)) {
     throw UsageError(out + ": already exists", "export into a new folder (distill never overwrites an export)");
@@ -100,34 +117,12 @@ std::int64_t export_student(const std::string& run_dir, const std::string& out, 
   }
   const std::string student_dir = ckpt->config["student"]["path"].get<std::string>();
   models::ModelSpec spec = models::read_spec(student_dir);
-  const c10::ScalarType dtype = options.dtype.value_or(dtype_of_config(spec.hf_config));
+  const c10::ScalarType dtype = options.dtype.value_or(models::config_dtype(spec.hf_config));
   models::CausalLM model(spec, at::TensorOptions().dtype(dtype));
   models::load_weights(*model, ckpt->model, ckpt->dir);
 
-  // Write beside the target, then rename: the export appears whole or not at all.
-  const std::string tmp = files::join(files::parent(out), "." + files::filename(out) + ".tmp-" + std::to_string(::getpid()));
-  files::remove_tree(tmp);
-  try {
-    models::save_model(*model, tmp);
-    for (const char* const* f = kSideFiles; *f; ++f) {
-      const std::string src = files::join(student_dir, *f);
-      if (files::is_regular_file(src)) io::write_file_atomic(files::join(tmp, *f), read_all(src));
-    }
-    copy_configured_tokenizer(ckpt->config["student"], tmp);
-    if (!files::exists(files::join(tmp, "generation_config.json"))) {
-      nlohmann::json gen = {{"_from_model_config", true}};
-      for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {
-        if (spec.hf_config.contains(key)) gen[key] = spec.hf_config[key];
-      }
-      io::write_file_atomic(files::join(tmp, "generation_config.json"), gen.dump(2) + "\n");
-    }
-    files::fsync_path(tmp);
-    files::rename_path(tmp, out);
-    files::fsync_path(files::parent(out));
-  } catch (...) {
-    files::remove_tree(tmp);
-    throw;
-  }
+  write_model_folder(*model, out, student_dir,
+                     [&](const std::string& dir) { copy_configured_tokenizer(ckpt->config["student"], dir); });
   log::info("exported step {} of {} to {} ({}, {})", ckpt->state.step, run_dir, out, spec.architecture,
             models::dtype_label(dtype));
   return ckpt->state.step;

@@ -56,7 +56,7 @@ int dispatch(int argc, char** argv) {
   commands.push_back(add_export(app));
   commands.push_back(add_bench(app));
   commands.push_back(add_inspect(app));
-  commands.push_back(add_not_built(app, "init-student", "build a student from a teacher (prune or init)", "#9"));
+  commands.push_back(add_init_student(app));
 
   try {
     app.parse(argc, argv);

@@ -8,6 +8,7 @@
 
 #include "distill/cli/commands.h"
 #include "distill/infer/eval.h"
+#include "distill/infer/sequences.h"
 #include "distill/io/atomic_file.h"
 #include "distill/models/loader.h"
 #include "distill/tokenizer/tokenizer.h"
@@ -28,24 +29,6 @@ struct EvalCliOptions {
   std::string device = "auto";
   infer::EvalOptions eval;
 };
-
-std::vector<std::int64_t> int_list(const nlohmann::json& j, const std::string& where, const char* key) {
-  if (!j.is_array()) throw InputError(where, std::string("'") + key + "' must be a list of token ids");
-  std::vector<std::int64_t> out;
-  for (const auto& v : j) {
-    if (!v.is_number_integer()) throw InputError(where, std::string("'") + key + "' must hold integers only");
-    out.push_back(v.get<std::int64_t>());
-  }
-  return out;
-}
-
-std::vector<std::int64_t> encode(const tokenizer::Tokenizer* tok, const std::string& text, bool specials,
-                                 const std::string& where) {
-  if (!tok) throw InputError(where, "holds text but no tokenizer was found for the model", "pass --tokenizer");
-  std::vector<std::int64_t> out;
-  for (auto id : tok->encode_ids(text, specials)) out.push_back(id);
-  return out;
-}
 
 std::string fmt(double v, int decimals) {
   char buf[64];
@@ -73,17 +56,7 @@ int run_eval(const EvalCliOptions& o) {
 
   Json report = {{"model", o.model}};
   if (!o.data.empty()) {
-    std::vector<std::vector<std::int64_t>> seqs;
-    for_each_jsonl_object(o.data, [&](const nlohmann::json& j, const std::string& where) {
-      if (j.contains("input_ids")) {
-        seqs.push_back(int_list(j["input_ids"], where, "input_ids"));
-      } else if (j.contains(o.text_field) && j[o.text_field].is_string()) {
-        seqs.push_back(encode(tok.get(), j[o.text_field].get<std::string>(), true, where));
-      } else {
-        throw InputError(where, "has neither \"input_ids\" nor a \"" + o.text_field + "\" string",
-                         "each line: {\"input_ids\": [...]} or {\"" + o.text_field + "\": \"...\"}");
-      }
-    });
+    const auto seqs = infer::read_sequences(o.data, tok.get(), o.text_field);
     const infer::EvalResult r = infer::evaluate(*model, teacher ? teacher.get() : nullptr, seqs, o.eval);
     if (r.tokens == 0) throw InputError(o.data, "holds no token to predict", "sequences need at least two tokens");
     report["data"] = o.data;
@@ -114,14 +87,14 @@ int run_eval(const EvalCliOptions& o) {
     for_each_jsonl_object(o.mc, [&](const nlohmann::json& j, const std::string& where) {
       infer::ChoiceItem item;
       if (j.contains("context_ids")) {
-        item.context = int_list(j["context_ids"], where, "context_ids");
+        item.context = infer::token_list(j["context_ids"], where, "context_ids");
         if (!j.contains("choices_ids") || !j["choices_ids"].is_array()) throw InputError(where, "needs \"choices_ids\"");
-        for (const auto& c : j["choices_ids"]) item.choices.push_back(int_list(c, where, "choices_ids"));
+        for (const auto& c : j["choices_ids"]) item.choices.push_back(infer::token_list(c, where, "choices_ids"));
       } else if (j.contains("context") && j["context"].is_string() && j.contains("choices") && j["choices"].is_array()) {
-        item.context = encode(tok.get(), j["context"].get<std::string>(), true, where);
+        item.context = infer::encode_text(tok.get(), j["context"].get<std::string>(), true, where);
         for (const auto& c : j["choices"]) {
           if (!c.is_string()) throw InputError(where, "\"choices\" must be strings");
-          item.choices.push_back(encode(tok.get(), c.get<std::string>(), false, where));
+          item.choices.push_back(infer::encode_text(tok.get(), c.get<std::string>(), false, where));
         }
       } else {
         throw InputError(where, "needs {\"context\", \"choices\", \"answer\"} (or context_ids / choices_ids)");

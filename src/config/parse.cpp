@@ -113,7 +113,12 @@ class Parser {
       if (it == node->end()) return nullptr;
       if (dot == std::string::npos) return &*it;
       if (it->is_null()) return nullptr;
-      if (!it->is_object()) wrong_type(key.section + "." + key.name.substr(0, dot), "a section (JSON object)", *it);
+      if (!it->is_object()) {
+        // A group written as its shorthand value: that value is the shorthand key's; the others are absent.
+        const std::string group = key.name.substr(0, dot);
+        if (const Key* shorthand = schema::shorthand_of(key.section, group)) return shorthand == &key ? &*it : nullptr;
+        wrong_type(key.section + "." + group, "a section (JSON object)", *it);
+      }
       node = &*it;
       start = dot + 1;
     }
@@ -250,6 +255,17 @@ class Parser {
     }
   }
 
+  void read(const std::string& path, const Json& v, const Constraint& c, std::vector<std::int64_t>* out) const {
+    if (!v.is_array()) wrong_type(path, "a list of integers", v);
+    check_list(path, c, v);
+    out->clear();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      std::int64_t item = 0;
+      read(path + "[" + std::to_string(i) + "]", v[i], c, &item);
+      out->push_back(item);
+    }
+  }
+
   void read(const std::string& path, const Json& v, const Constraint& c, std::vector<double>* out) const {
     if (!v.is_array()) wrong_type(path, "a list of numbers", v);
     check_list(path, c, v);
@@ -277,6 +293,32 @@ Config parse(const Json& root, const std::string& source, const std::vector<std:
   return Parser(source, overridden).run(root);
 }
 
+namespace {
+
+// The keys of student.init other than `from` build a student from the teacher: they need from = teacher.
+void validate_student_init(const Config& c) {
+  const StudentInitConfig& init = c.student.init;
+  const Config defaults = schema::documented_defaults();
+  if (init.from != "teacher") {
+    for (const auto& key : schema::keys()) {
+      if (key.section != "student" || key.group() != "init" || key.shorthand) continue;
+      if (schema::value_of(key, c) != schema::value_of(key, defaults)) {
+        throw UsageError("key '" + key.path() + "' applies only when student.init.from is \"teacher\" (it is \"" +
+                             init.from + "\")",
+                         "set student.init.from to \"teacher\" to build the student from the teacher, or remove " +
+                             key.path());
+      }
+    }
+    return;
+  }
+  if (!c.teacher) {
+    throw UsageError("student.init.from is \"teacher\" but the config has no teacher",
+                     "add a \"teacher\" section with teacher.path, the model the student is built from");
+  }
+}
+
+}  // namespace
+
 void validate(const Config& c) {
   if (!c.teacher && c.loss.kind != "ce") {
     throw UsageError("loss.kind \"" + c.loss.kind + "\" distils from a teacher, but the config has none",
@@ -300,6 +342,7 @@ void validate(const Config& c) {
     throw UsageError("train.eval_every is " + std::to_string(c.train.eval_every) + " but data.valid is empty",
                      "list validation files in data.valid, set data.valid_fraction, or set train.eval_every to 0");
   }
+  validate_student_init(c);
   if (c.data.augment.shell && c.data.augment.command.size() != 1) {
     throw UsageError("data.augment.shell is true, so data.augment.command must be one string (a shell command line), "
                      "got " + std::to_string(c.data.augment.command.size()) + " strings",
@@ -320,6 +363,18 @@ Json to_json(const Config& config) {
       start = dot + 1;
     }
     (*node)[key.name.substr(start)] = schema::value_of(key, config);
+  }
+  // A group whose other keys all hold their defaults is written as its shorthand value ("init": "random").
+  const Config defaults = schema::documented_defaults();
+  for (const auto& key : schema::keys()) {
+    if (!key.shorthand || !schema::find_section(key.section)->on(config)) continue;
+    bool others_default = true;
+    for (const auto& other : schema::keys()) {
+      if (&other != &key && other.section == key.section && other.group() == key.group()) {
+        others_default = others_default && schema::value_of(other, config) == schema::value_of(other, defaults);
+      }
+    }
+    if (others_default) out[key.section][key.group()] = schema::value_of(key, config);
   }
   return out;
 }

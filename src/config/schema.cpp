@@ -108,9 +108,11 @@ std::vector<Key> make_keys() {
       {OPTIONAL_KEY(teacher, dtype), one_of(kDtypes), "dtype the teacher's weights are held and run in"},
       {OPTIONAL_KEY(teacher, tokenizer), none(),
        "tokenizer file or folder when it is not in the model folder; empty: the model folder"},
-      {OPTIONAL_KEY(teacher, init), one_of({"pretrained", "random"}),
-       "pretrained: load the folder's weights; random: config.json alone, normal(0, 0.02) weights seeded by "
-       "train.seed (for throughput benchmarks at real shapes: a random teacher teaches nothing)"},
+      {OPTIONAL_KEY(teacher, init.from), one_of({"pretrained", "random"}),
+       "pretrained: load the folder's weights; random: config.json alone, initialised as transformers does for "
+       "its family, seeded by train.seed (for throughput benchmarks at real shapes: a random teacher teaches "
+       "nothing). \"init\": \"random\" is short for {\"from\": \"random\"}",
+       /*shorthand=*/true},
       // ---- student
       {KEY(student, path), required(),
        "the student to train: a Hugging Face model folder (config.json, *.safetensors, tokenizer files)"},
@@ -118,9 +120,30 @@ std::vector<Key> make_keys() {
        "dtype of the student's master weights (compute precision is train.precision)"},
       {KEY(student, tokenizer), none(),
        "tokenizer file or folder when it is not in the model folder; empty: the model folder"},
-      {KEY(student, init), one_of({"pretrained", "random"}),
+      {KEY(student, init.from), one_of({"pretrained", "random", "teacher"}),
        "pretrained: load the folder's weights; random: build the model from its config.json alone, "
-       "initialised as transformers does (normal(0, 0.02), seeded by train.seed)"},
+       "initialised as transformers does for its family (seeded by train.seed); teacher: first build "
+       "student.path from the teacher with the keys below (distill init-student; docs/student-init.md). "
+       "\"init\": \"random\" is short for {\"from\": \"random\"}",
+       /*shorthand=*/true},
+      {KEY(student, init.layers), at_least(0), "from teacher: decoder layers kept; 0: all"},
+      {KEY(student, init.keep_layers), at_least(0),
+       "from teacher: exactly these teacher layers (ascending); empty: chosen by init.layer_selection"},
+      {KEY(student, init.layer_selection), one_of({"auto", "uniform", "importance"}),
+       "from teacher: uniform (evenly spaced, first and last kept) or importance (block influence on "
+       "init.calibration); auto: importance when init.calibration is set"},
+      {KEY(student, init.heads), at_least(0), "from teacher: attention (query) heads per layer; 0: the teacher's"},
+      {KEY(student, init.kv_heads), at_least(0),
+       "from teacher: key/value heads per layer (a removed one takes its query group); 0: the teacher's"},
+      {KEY(student, init.hidden), at_least(0), "from teacher: residual-stream width (hidden_size); 0: the teacher's"},
+      {KEY(student, init.intermediate), at_least(0), "from teacher: MLP width; 0: the teacher's"},
+      {KEY(student, init.calibration), none(),
+       "from teacher: JSONL ({\"input_ids\": [...]} or {\"text\": \"...\"} per line) the importances are "
+       "measured on; needed to prune width"},
+      {KEY(student, init.calibration_samples), at_least(1), "from teacher: calibration lines used"},
+      {KEY(student, init.calibration_seq_len), at_least(1), "from teacher: tokens per calibration sequence"},
+      {KEY(student, init.random), none(),
+       "from teacher: the shape alone, with random weights (seeded by train.seed): the baseline"},
       // ---- data
       {KEY(data, train), required(),
        "training data: .txt or .jsonl files, globs, directories, or tokenized shard directories"},
@@ -241,6 +264,7 @@ std::string type_name(Type type) {
     case Type::kString: return "string";
     case Type::kStringList: return "list of strings";
     case Type::kNumberList: return "list of numbers";
+    case Type::kIntegerList: return "list of integers";
   }
   return "?";
 }
@@ -300,6 +324,13 @@ const Section* find_section(const std::string& name) {
 const Key* find_key(const std::string& section, const std::string& name) {
   for (const auto& k : keys()) {
     if (k.section == section && k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+const Key* shorthand_of(const std::string& section, const std::string& group) {
+  for (const auto& k : keys()) {
+    if (k.shorthand && k.section == section && k.group() == group) return &k;
   }
   return nullptr;
 }

@@ -17,10 +17,10 @@ namespace distill::config::schema {
 // Where a key's value lives in a Config. The pointer's type is the key's type: the table cannot
 // declare one type and bind another.
 using Target = std::variant<std::int64_t*, double*, bool*, std::string*, std::vector<std::string>*,
-                            std::vector<double>*>;
+                            std::vector<double>*, std::vector<std::int64_t>*>;
 
 // In Target's alternative order.
-enum class Type { kInteger, kNumber, kBoolean, kString, kStringList, kNumberList };
+enum class Type { kInteger, kNumber, kBoolean, kString, kStringList, kNumberList, kIntegerList };
 
 inline Type type_of(const Target& target) { return static_cast<Type>(target.index()); }
 std::string type_name(Type type);      // "integer", "list of strings" (docs)
@@ -62,13 +62,19 @@ struct Key {
   Target (*bind)(Config&);  // only called while the key's section is on
   Constraint constraint;
   std::string description;
+  // The key's group (the part of `name` before its last dot) may be written as just this key's
+  // value: "init": "random" means {"init": {"from": "random"}}. At most one per group.
+  bool shorthand = false;
   std::string path() const { return section + "." + name; }
+  std::string group() const { return name.substr(0, name.rfind('.') == std::string::npos ? 0 : name.rfind('.')); }
 };
 
 const std::vector<Section>& sections();
 const std::vector<Key>& keys();  // grouped by section, sections in sections() order
 const Section* find_section(const std::string& name);
 const Key* find_key(const std::string& section, const std::string& name);
+// The shorthand key of group `group` ("init") in `section`, or nullptr.
+const Key* shorthand_of(const std::string& section, const std::string& group);
 
 Type key_type(const Key& key);
 

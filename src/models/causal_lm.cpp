@@ -22,7 +22,7 @@ namespace distill::models {
 
 // ---------------------------------------------------------------- attention
 AttentionImpl::AttentionImpl(const ModelSpec& spec, std::int64_t layer, const at::TensorOptions& options)
-    : spec_(&spec) {
+    : spec_(&spec), layer_(layer) {
   scale_ = 1.0 / std::sqrt(static_cast<double>(spec.head_dim));
   if (!spec.attn_score_divisor.empty()) scale_ /= spec.attn_score_divisor[static_cast<size_t>(layer)];
   window_ = spec.sliding_window[static_cast<size_t>(layer)];
@@ -67,18 +67,24 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeTables* rope, A
   } else {
     out = causal_attention(q, k, v, scale_, window_, masks);  // (B, H, T, D)
   }
+  if (observer_) observer_->attention_heads(layer_, out);
   return o_->forward(out.transpose(1, 2).reshape({B, T, s.q_size()}));
 }
 
 // ---------------------------------------------------------------- MLP
-MlpImpl::MlpImpl(const ModelSpec& spec, const at::TensorOptions& options) : spec_(&spec) {
+MlpImpl::MlpImpl(const ModelSpec& spec, std::int64_t layer, const at::TensorOptions& options)
+    : spec_(&spec), layer_(layer) {
   const std::int64_t rows = spec.gated_mlp ? 2 * spec.intermediate_size : spec.intermediate_size;
   up_ = register_module("up", Proj(rows, spec.hidden_size, spec.mlp_bias, options));
   down_ = register_module("down", Proj(spec.hidden_size, spec.intermediate_size, spec.mlp_bias, options));
 }
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
-  if (!spec_->gated_mlp) return down_->forward(activate(up_->forward(x), spec_->activation));
+  if (!spec_->gated_mlp) {
+    const at::Tensor h = activate(up_->forward(x), spec_->activation);  // (B, T, I)
+    if (observer_) observer_->mlp_hidden(layer_, h);
+    return down_->forward(h);
+  }
   // gate and up are stored as one [2I, C] parameter but multiplied as two row blocks (contiguous
   // views, no copy): each product comes out contiguous, so the activation and the product run on
   // the vectorized elementwise path. Narrowing one [.., 2I] output instead makes both strided,
@@ -88,27 +94,41 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
   const at::Tensor& b = up_->bias;
   const at::Tensor gate = b.defined() ? at::linear(x, w.narrow(0, 0, I), b.narrow(0, 0, I)) : at::linear(x, w.narrow(0, 0, I));
   const at::Tensor up = b.defined() ? at::linear(x, w.narrow(0, I, I), b.narrow(0, I, I)) : at::linear(x, w.narrow(0, I, I));
-  return down_->forward(activate(gate, spec_->activation) * up);
+  const at::Tensor h = activate(gate, spec_->activation) * up;  // (B, T, I)
+  if (observer_) observer_->mlp_hidden(layer_, h);
+  return down_->forward(h);
 }
 
 // ---------------------------------------------------------------- decoder layer
 DecoderLayerImpl::DecoderLayerImpl(const ModelSpec& spec, std::int64_t layer, const at::TensorOptions& options)
-    : spec_(&spec) {
+    : spec_(&spec), layer_(layer) {
   attn_norm_ = register_module("attn_norm", Norm(spec.norm, spec.hidden_size, spec.norm_eps, options));
   attn_ = register_module("attn", Attention(spec, layer, options));
   mlp_norm_ = register_module("mlp_norm", Norm(spec.norm, spec.hidden_size, spec.norm_eps, options));
-  mlp_ = register_module("mlp", Mlp(spec, options));
+  mlp_ = register_module("mlp", Mlp(spec, layer, options));
+}
+
+void DecoderLayerImpl::set_observer(ActivationObserver* observer) {
+  observer_ = observer;
+  attn_->set_observer(observer);
+  mlp_->set_observer(observer);
+}
+
+at::Tensor DecoderLayerImpl::norm(const Norm& n, const at::Tensor& x) {
+  at::Tensor y = n->forward(x);
+  if (observer_) observer_->norm_output(layer_, y);
+  return y;
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks, KvLayer* cache,
                                      std::int64_t cache_len) {
   if (spec_->pre_norm) {
-    const at::Tensor h = x + attn_->forward(attn_norm_->forward(x), rope, masks, cache, cache_len);
-    return h + mlp_->forward(mlp_norm_->forward(h));
+    const at::Tensor h = x + attn_->forward(norm(attn_norm_, x), rope, masks, cache, cache_len);
+    return h + mlp_->forward(norm(mlp_norm_, h));
   }
   // OPT-350m style: normalise after each residual addition.
-  const at::Tensor h = attn_norm_->forward(x + attn_->forward(x, rope, masks, cache, cache_len));
-  return mlp_norm_->forward(h + mlp_->forward(h));
+  const at::Tensor h = norm(attn_norm_, x + attn_->forward(x, rope, masks, cache, cache_len));
+  return norm(mlp_norm_, h + mlp_->forward(h));
 }
 
 namespace {
@@ -252,16 +272,23 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
   const bool recompute = !cache && grad_checkpointing_ && at::GradMode::is_enabled() && x.requires_grad();
   for (size_t i = 0; i < layers_->size(); ++i) {
     auto* layer = (*layers_)[i]->as<DecoderLayerImpl>();
+    const at::Tensor input = x;
     if (cache) {
       x = layer->forward(x, rope_ptr, masks, &cache->layers[i], cache->length);
     } else {
       x = recompute ? layer->forward_checkpointed(x, rope_ptr, masks) : layer->forward(x, rope_ptr, masks);
     }
+    if (observer_) observer_->layer_io(static_cast<std::int64_t>(i), input, x);
   }
   if (cache) cache->length += T;
   if (final_norm_) x = final_norm_->forward(x);
   if (project_out_) x = project_out_->forward(x);
   return x;
+}
+
+void CausalLMImpl::set_observer(ActivationObserver* observer) {
+  observer_ = observer;
+  for (size_t i = 0; i < layers_->size(); ++i) (*layers_)[i]->as<DecoderLayerImpl>()->set_observer(observer);
 }
 
 const at::Tensor& CausalLMImpl::lm_head_weight() const { return lm_head_ ? lm_head_->weight : embed_->weight; }

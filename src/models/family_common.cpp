@@ -39,4 +39,19 @@ void parse_qwen_sliding_window(const HfConfig& c, ModelSpec& s) {
   for (std::int64_t i = first; i < s.num_layers; ++i) s.sliding_window[static_cast<size_t>(i)] = window;
 }
 
+void resize_layer_types(nlohmann::json& config, const std::vector<std::int64_t>& kept) {
+  if (config.contains("layer_types") && config["layer_types"].is_array()) {
+    nlohmann::json types = nlohmann::json::array();
+    for (std::int64_t i : kept) types.push_back(config["layer_types"].at(static_cast<size_t>(i)));
+    config["layer_types"] = types;
+  }
+  if (config.contains("max_window_layers") && config["max_window_layers"].is_number_integer()) {
+    const std::int64_t first = config["max_window_layers"].get<std::int64_t>();
+    std::int64_t below = 0;
+    for (std::int64_t i : kept) below += i < first ? 1 : 0;
+    // Left as it was when every kept layer is below it (the common "28 of 28 full attention" case).
+    if (below < static_cast<std::int64_t>(kept.size())) config["max_window_layers"] = below;
+  }
+}
+
 }  // namespace distill::models

@@ -63,4 +63,11 @@ std::vector<WeightRule> gpt2_weights(const ModelSpec& s) {
   return rules;
 }
 
+void resize_gpt2(nlohmann::json& c, const ModelSpec& shape, const Layers&) {
+  c["n_layer"] = shape.num_layers;
+  c["n_head"] = shape.num_heads;  // head_dim is n_embd / n_head
+  c["n_embd"] = shape.hidden_size;
+  c["n_inner"] = shape.intermediate_size;
+}
+
 }  // namespace distill::models

@@ -80,4 +80,17 @@ std::vector<WeightRule> llama_style_weights(const ModelSpec& s) {
   return rules;
 }
 
+void resize_llama_like(nlohmann::json& c, const ModelSpec& shape, const Layers& kept) {
+  c["num_hidden_layers"] = shape.num_layers;
+  c["num_attention_heads"] = shape.num_heads;
+  c["num_key_value_heads"] = shape.num_kv_heads;
+  c["hidden_size"] = shape.hidden_size;
+  c["intermediate_size"] = shape.intermediate_size;
+  // head_dim is implied by hidden_size / heads only while that still holds; Qwen3's default is 128.
+  if (c.contains("head_dim") || shape.hidden_size != shape.num_heads * shape.head_dim || shape.family == "qwen3") {
+    c["head_dim"] = shape.head_dim;
+  }
+  resize_layer_types(c, kept);
+}
+
 }  // namespace distill::models

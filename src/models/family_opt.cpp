@@ -74,4 +74,15 @@ std::vector<WeightRule> opt_weights(const ModelSpec& s) {
   return rules;
 }
 
+void resize_opt(nlohmann::json& c, const ModelSpec& shape, const Layers&) {
+  // Embeddings as wide as the residual stream follow it; a separate word_embed_proj_dim (project_in/out) stays.
+  if (!c.contains("word_embed_proj_dim") || c["word_embed_proj_dim"] == c.value("hidden_size", nlohmann::json())) {
+    c["word_embed_proj_dim"] = shape.hidden_size;
+  }
+  c["num_hidden_layers"] = shape.num_layers;
+  c["num_attention_heads"] = shape.num_heads;  // head_dim is hidden_size / num_attention_heads
+  c["hidden_size"] = shape.hidden_size;
+  c["ffn_dim"] = shape.intermediate_size;
+}
+
 }  // namespace distill::models

@@ -66,4 +66,12 @@ std::vector<WeightRule> qwen_weights(const ModelSpec& s) {
   return rules;
 }
 
+void resize_qwen(nlohmann::json& c, const ModelSpec& shape, const Layers&) {
+  c["num_hidden_layers"] = shape.num_layers;
+  c["num_attention_heads"] = shape.num_heads;
+  c["hidden_size"] = shape.hidden_size;
+  c["intermediate_size"] = 2 * shape.intermediate_size;  // counts both SwiGLU branches
+  c["kv_channels"] = shape.head_dim;
+}
+
 }  // namespace distill::models

@@ -49,6 +49,18 @@ at::ScalarType parse_dtype(const std::string& name, const std::string& what) {
   throw UsageError(what + ": unknown dtype '" + name + "'", "use fp32, bf16 or fp16");
 }
 
+at::ScalarType config_dtype(const nlohmann::json& config) {
+  for (const char* key : {"dtype", "torch_dtype"}) {
+    if (config.contains(key) && config[key].is_string()) {
+      const std::string d = config[key].get<std::string>();
+      if (d == "bfloat16") return at::kBFloat16;
+      if (d == "float16") return at::kHalf;
+      if (d == "float32") return at::kFloat;
+    }
+  }
+  return at::kFloat;
+}
+
 at::ScalarType parse_dtype_for(const std::string& name, const at::Device& device, const std::string& what) {
   if (name == "auto") return device.is_cuda() ? at::kBFloat16 : at::kFloat;
   return parse_dtype(name, what);

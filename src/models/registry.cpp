@@ -9,13 +9,18 @@ namespace distill::models {
 
 const std::vector<Family>& families() {
   static const std::vector<Family> table = {
-      {"llama", {"LlamaForCausalLM"}, {"llama"}, parse_llama, llama_style_weights, {"rotary_emb.inv_freq"}},
-      {"mistral", {"MistralForCausalLM"}, {"mistral"}, parse_mistral, llama_style_weights, {"rotary_emb.inv_freq"}},
-      {"qwen2", {"Qwen2ForCausalLM"}, {"qwen2"}, parse_qwen2, llama_style_weights, {"rotary_emb.inv_freq"}},
-      {"qwen3", {"Qwen3ForCausalLM"}, {"qwen3"}, parse_qwen3, llama_style_weights, {"rotary_emb.inv_freq"}},
-      {"opt", {"OPTForCausalLM"}, {"opt"}, parse_opt, opt_weights, {}},
-      {"gpt2", {"GPT2LMHeadModel"}, {"gpt2"}, parse_gpt2, gpt2_weights, {".attn.bias", ".attn.masked_bias"}},
-      {"qwen", {"QWenLMHeadModel"}, {"qwen"}, parse_qwen, qwen_weights, {"rotary_emb.inv_freq"}},
+      {"llama", {"LlamaForCausalLM"}, {"llama"}, parse_llama, llama_style_weights, {"rotary_emb.inv_freq"},
+       resize_llama_like},
+      {"mistral", {"MistralForCausalLM"}, {"mistral"}, parse_mistral, llama_style_weights, {"rotary_emb.inv_freq"},
+       resize_llama_like},
+      {"qwen2", {"Qwen2ForCausalLM"}, {"qwen2"}, parse_qwen2, llama_style_weights, {"rotary_emb.inv_freq"},
+       resize_llama_like},
+      {"qwen3", {"Qwen3ForCausalLM"}, {"qwen3"}, parse_qwen3, llama_style_weights, {"rotary_emb.inv_freq"},
+       resize_llama_like},
+      {"opt", {"OPTForCausalLM"}, {"opt"}, parse_opt, opt_weights, {}, resize_opt},
+      {"gpt2", {"GPT2LMHeadModel"}, {"gpt2"}, parse_gpt2, gpt2_weights, {".attn.bias", ".attn.masked_bias"},
+       resize_gpt2},
+      {"qwen", {"QWenLMHeadModel"}, {"qwen"}, parse_qwen, qwen_weights, {"rotary_emb.inv_freq"}, resize_qwen},
   };
   return table;
 }

@@ -6,13 +6,16 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <fstream>
 
 #include "distill/data/tokenize.h"
 #include "distill/loss/kd_loss.h"
 #include "distill/models/loader.h"
+#include "distill/student/build.h"
 #include "distill/tokenizer/tokenizer.h"
 #include "distill/util/device.h"
 #include "distill/util/errors.h"
+#include "distill/util/files.h"
 #include "distill/util/logging.h"
 
 namespace distill::train {
@@ -67,6 +70,60 @@ void check_same_vocabulary(const config::Config& config) {
   }
 }
 
+namespace {
+
+student::Recipe recipe_of(const config::Config& config) {
+  const config::StudentInitConfig& init = config.student.init;
+  student::Recipe r;
+  r.layers = init.layers;
+  r.keep_layers = init.keep_layers;
+  r.layer_selection = init.layer_selection;
+  r.heads = init.heads;
+  r.kv_heads = init.kv_heads;
+  r.hidden = init.hidden;
+  r.intermediate = init.intermediate;
+  r.calibration = init.calibration;
+  r.calibration_samples = init.calibration_samples;
+  r.calibration_seq_len = init.calibration_seq_len;
+  r.random = init.random;
+  r.seed = config.train.seed;
+  r.device = config.train.device;
+  return r;
+}
+
+// student.init.from = teacher: builds student.path from the teacher unless an earlier run (this run
+// being resumed) built it with the same recipe, which init_student.json in the folder records.
+void build_student_from_teacher(const config::Config& config) {
+  const std::string& out = config.student.path;
+  const student::Recipe recipe = recipe_of(config);
+  if (!files::exists(out)) {
+    log::info("student {}: building it from the teacher {} (student.init.from = teacher)", out, config.teacher->path);
+    student::build_student(config.teacher->path, out, recipe, student::Naming::kConfig);
+    return;
+  }
+  const std::string record = files::join(out, "init_student.json");
+  nlohmann::json built;
+  std::ifstream in(record);
+  if (in) {
+    try {
+      in >> built;
+    } catch (const std::exception&) {
+      built = nullptr;
+    }
+  }
+  const bool same = built.is_object() && built.value("teacher", nlohmann::json()) == config.teacher->path &&
+                    built.value("recipe", nlohmann::json()) == student::recipe_json(recipe);
+  if (!same) {
+    throw UsageError("student.path " + out + " already exists but was not built from this teacher with this "
+                     "student.init" + (in ? " (see its init_student.json)" : " (it has no init_student.json)"),
+                     "with student.init.from = teacher, student.path is where the student is built: point it at a "
+                     "new folder, or remove the old one");
+  }
+  log::info("student {}: built from the teacher by an earlier run with the same student.init; reusing it", out);
+}
+
+}  // namespace
+
 TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mode) {
   if (config.loss.cross_tokenizer != "none") {
     throw UsageError("loss.cross_tokenizer '" + config.loss.cross_tokenizer +
@@ -78,10 +135,15 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
   loss::validate(loss_options);
   const bool use_teacher = config.teacher && loss::needs_teacher(loss_options);
   const c10::Device device = resolve_device(config.train.device, "train.device");
-  if (use_teacher) check_same_vocabulary(config);
+  const bool build_student = config.student.init.from == "teacher";
+  if (use_teacher && !build_student) check_same_vocabulary(config);
 
   // The run directory first: a second run on it stops here (exit 6) before any heavy work.
   checkpoint::RunDir run_dir(config.checkpoint.dir);
+  if (build_student) {
+    build_student_from_teacher(config);
+    if (use_teacher) check_same_vocabulary(config);
+  }
 
   const auto student_tokenizer = tokenizer::load_tokenizer(tokenizer_path(config.student));
   data::PreparedData prepared =
@@ -99,7 +161,7 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
   torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
   TrainerParts parts;
   const models::LoadOptions student_options{models::parse_dtype(config.student.dtype, "student.dtype"), device, true};
-  if (config.student.init == "random") {
+  if (config.student.init.from == "random") {
     parts.student = models::init_model(config.student.path, student_options,
                                        static_cast<std::uint64_t>(config.train.seed));
     log::info("student {}: random initialisation (student.init = random, seed {})", config.student.path,
@@ -109,7 +171,7 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
   }
   if (use_teacher) {
     const models::LoadOptions teacher_options{models::parse_dtype(config.teacher->dtype, "teacher.dtype"), device, false};
-    if (config.teacher->init == "random") {
+    if (config.teacher->init.from == "random") {
       parts.teacher = models::init_model(config.teacher->path, teacher_options,
                                          static_cast<std::uint64_t>(config.train.seed) + 1);
       log::warn("teacher {}: random weights (teacher.init = random): it teaches nothing; this is for throughput "

@@ -47,13 +47,10 @@ TEST(CliApp, UnknownFlagExits2WithHint) {
   EXPECT_TRUE(contains(r.err, "distill: hint:")) << r.err;
 }
 
-TEST(CliApp, CommandNotBuiltYetSaysSoAndExits2) {
-  for (const char* cmd : {"init-student"}) {
-    const auto r = run_distill({cmd, "--model", "x"});
-    EXPECT_EQ(r.exit_code, 2) << cmd;
-    EXPECT_TRUE(contains(r.err, "not built yet")) << cmd << ": " << r.err;
-    EXPECT_TRUE(contains(r.err, "issue #")) << cmd << ": " << r.err;
-  }
+TEST(CliApp, InitStudentWithoutTeacherExits2NamingTheFlag) {
+  const auto r = run_distill({"init-student", "--out", "x"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "--teacher")) << r.err;
 }
 
 TEST(CliApp, BadLogLevelFlagExits2) {

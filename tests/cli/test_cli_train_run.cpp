@@ -212,5 +212,42 @@ TEST(CliTrainRun, RandomTeacherAndProfile) {
   EXPECT_NE(r.err.find("teacher.init"), std::string::npos) << r.err;
 }
 
+// student.init from the teacher: one command builds the student (here the teacher's layer 1) into
+// student.path and trains it; a resumed run reuses that folder; another recipe for it is refused.
+TEST(CliTrainRun, StudentBuiltFromTheTeacherInline) {
+  Fixture fx;
+  const std::string built = fx.tmp.file("built");
+  const std::vector<std::string> inline_init = {"--set", "student.path=" + built, "--set",
+                                                R"(student.init={"from": "teacher", "keep_layers": [1]})"};
+  auto args = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = {"train", "--config", fx.config};
+    a.insert(a.end(), inline_init.begin(), inline_init.end());
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  auto r = run_distill(args({"--dry-run"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto resolved = Json::parse(r.out);
+  EXPECT_EQ(resolved["student"]["init"]["from"], "teacher");
+  EXPECT_EQ(resolved["student"]["init"]["keep_layers"], Json::parse("[1]"));
+  EXPECT_FALSE(files::exists(built));  // a dry run builds nothing
+
+  r = run_distill(args({"--set", "train.max_steps=2", "--set", "train.eval_at_start=true"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("building it from the teacher"), std::string::npos) << r.err;
+  EXPECT_EQ(models::load_model(built)->spec().num_layers, 1);
+  EXPECT_TRUE(files::exists(built + "/tokenizer.model"));  // copied from the teacher folder
+
+  r = run_distill(args({"--set", "train.max_steps=4"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("reusing it"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("resumed from"), std::string::npos) << r.err;
+
+  r = run_distill({"train", "--config", fx.config, "--set", "student.path=" + built, "--set",
+                   R"(student.init={"from": "teacher", "keep_layers": [0]})", "--set", "train.max_steps=6"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("init_student.json"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace distill

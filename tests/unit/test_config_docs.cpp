@@ -145,7 +145,7 @@ TEST(ConfigFiles, TinySmokeRunsOnCpu) {
   ASSERT_TRUE(c.teacher.has_value());
   EXPECT_EQ(c.teacher->path, "tests/data/demo/teacher");
   EXPECT_TRUE(files::is_regular_file(std::string(DISTILL_SOURCE_DIR) + "/" + c.teacher->path + "/model.safetensors"));
-  EXPECT_EQ(c.student.init, "random");
+  EXPECT_EQ(c.student.init.from, "random");
   EXPECT_TRUE(files::is_regular_file(std::string(DISTILL_SOURCE_DIR) + "/" + c.student.path + "/config.json"));
   EXPECT_EQ(c.data.train.at(0).rfind(".testdata/demo/", 0), 0u);
 }

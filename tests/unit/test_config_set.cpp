@@ -141,9 +141,22 @@ Config everything_changed() {
   c.teacher->path = "/m/qwen";
   c.teacher->dtype = "fp16";
   c.teacher->tokenizer = "/m/qwen/tokenizer.json";
+  c.teacher->init.from = "random";
   c.student.path = "/m/opt";
   c.student.dtype = "bf16";
   c.student.tokenizer = "/m/opt/tok";
+  c.student.init.from = "teacher";
+  c.student.init.layers = 2;
+  c.student.init.keep_layers = {0, 3};
+  c.student.init.layer_selection = "uniform";
+  c.student.init.heads = 8;
+  c.student.init.kv_heads = 2;
+  c.student.init.hidden = 512;
+  c.student.init.intermediate = 1024;
+  c.student.init.calibration = "calib.jsonl";
+  c.student.init.calibration_samples = 64;
+  c.student.init.calibration_seq_len = 256;
+  c.student.init.random = true;
   c.data.train = {"a.jsonl", "b/*.txt"};
   c.data.valid = {"v.jsonl"};
   c.data.text_field = "content";
@@ -214,6 +227,7 @@ TEST(ConfigRoundTrip, AbsentTeacherIsNull) {
   Config c = everything_changed();
   c.teacher.reset();
   c.loss.kind = "ce";
+  c.student.init = {};  // without a teacher there is nothing to build the student from
   const Json j = to_json(c);
   EXPECT_TRUE(j.at("teacher").is_null());
   EXPECT_EQ(parse(j, kSource), c);
@@ -232,6 +246,10 @@ TEST(ConfigRoundTrip, EveryKeyInSchemaOrder) {
   flatten("", j);
   std::vector<std::string> documented;
   for (const auto& doc : key_docs()) documented.push_back(doc.path);
+  // teacher.init has one key, so it is always written as its shorthand value ("init": "random").
+  for (auto& path : paths) {
+    if (path == "teacher.init") path = "teacher.init.from";
+  }
   EXPECT_EQ(paths, documented);
   EXPECT_EQ(j.begin().key(), "teacher");
 }

@@ -2,10 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include <c10/core/ScalarType.h>
+
+#include "distill/models/causal_lm.h"
 
 namespace distill::checkpoint {
 
@@ -21,5 +24,12 @@ std::int64_t export_student(const std::string& run_dir, const std::string& out, 
 
 // The tokenizer and generation files copied from the student folder when present.
 const char* const* exported_side_files();
+
+// Writes `model` as an HF folder at `out`, which must not exist yet: config.json, the weights, the
+// tokenizer and generation files of `side_files_from` (exported_side_files()), then `extra(dir)`
+// for anything else, and a generation_config.json from config.json when none was copied. The folder
+// is written beside `out` and renamed: it appears complete or not at all.
+void write_model_folder(models::CausalLMImpl& model, const std::string& out, const std::string& side_files_from,
+                        const std::function<void(const std::string& dir)>& extra = {});
 
 }  // namespace distill::checkpoint

@@ -25,11 +25,7 @@ Command add_tokenize(CLI::App& root);
 Command add_eval(CLI::App& root);
 Command add_generate(CLI::App& root);
 Command add_report(CLI::App& root);
-
-// A subcommand that is registered (so `distill --help` lists the whole tool) but not built yet:
-// running it says so, names the issue that builds it, and exits 2.
-Command add_not_built(CLI::App& root, const std::string& name, const std::string& description,
-                      const std::string& issue);
+Command add_init_student(CLI::App& root);
 
 // Text for `distill --version`: distill's version, the LibTorch version and the CUDA devices seen.
 std::string version_text();

@@ -18,11 +18,29 @@ using Json = nlohmann::ordered_json;
 // Key names follow issue #5's fixed list; later issues add keys (to the table in src/config/schema.cpp,
 // which is what parses, checks, prints and documents them).
 
+// student.init: where the student's weights come from. Written as a string it is just `from`
+// ("init": "random"); as an object, `from: "teacher"` builds the student from the teacher first
+// (the keys mirror `distill init-student`'s flags; docs/student-init.md).
+struct StudentInitConfig {
+  std::string from = "pretrained";        // pretrained | random | teacher
+  std::int64_t layers = 0;                // 0 = the teacher's
+  std::vector<std::int64_t> keep_layers;  // explicit teacher layers; empty = chosen by layer_selection
+  std::string layer_selection = "auto";   // auto | uniform | importance
+  std::int64_t heads = 0;                 // 0 = the teacher's (also kv_heads, hidden, intermediate)
+  std::int64_t kv_heads = 0;
+  std::int64_t hidden = 0;
+  std::int64_t intermediate = 0;
+  std::string calibration;                // JSONL of input_ids or text; empty = none
+  std::int64_t calibration_samples = 256;
+  std::int64_t calibration_seq_len = 512;
+  bool random = false;                    // the teacher-derived shape with random weights
+};
+
 struct ModelConfig {
   std::string path;                 // HF model folder (config.json + *.safetensors + tokenizer)
   std::string dtype = "bf16";       // fp32 | bf16 | fp16: dtype the weights are held in
   std::string tokenizer;            // tokenizer file or folder; empty = the model folder
-  std::string init = "pretrained";  // pretrained (load the weights) | random (config.json alone)
+  StudentInitConfig init;           // the teacher uses only init.from (pretrained | random)
 };
 
 // The student keeps fp32 master weights unless told otherwise.

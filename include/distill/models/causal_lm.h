@@ -26,6 +26,21 @@ struct KvCache {
   std::vector<KvLayer> layers;
 };
 
+// Sees activations during a forward pass (calibration for pruning, src/student/importance.cpp).
+// Set with CausalLMImpl::set_observer; every call happens inside the forward, under its grad mode.
+class ActivationObserver {
+ public:
+  virtual ~ActivationObserver() = default;
+  // The residual stream entering and leaving decoder layer `layer`: (B, T, C) each.
+  virtual void layer_io(std::int64_t layer, const at::Tensor& input, const at::Tensor& output) = 0;
+  // A layer norm's output (both norms of a layer, in order): (B, T, C).
+  virtual void norm_output(std::int64_t layer, const at::Tensor& x) = 0;
+  // Attention per query head before the output projection: (B, H, T, D).
+  virtual void attention_heads(std::int64_t layer, const at::Tensor& y) = 0;
+  // The MLP's hidden activations, the down projection's input: (B, T, I).
+  virtual void mlp_hidden(std::int64_t layer, const at::Tensor& h) = 0;
+};
+
 struct ForwardOptions {
   at::Tensor attention_mask;  // (B, T), 1 = token, 0 = padding; undefined = no padding
   at::Tensor position_ids;    // (B, T) int64; undefined = the family's default
@@ -39,9 +54,12 @@ class AttentionImpl : public torch::nn::Module {
   // With `cache`, x holds the tokens after the cached ones; their keys and values are appended.
   at::Tensor forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks, KvLayer* cache = nullptr,
                      std::int64_t cache_len = 0);
+  void set_observer(ActivationObserver* observer) { observer_ = observer; }
 
  private:
   const ModelSpec* spec_;
+  std::int64_t layer_;
+  ActivationObserver* observer_ = nullptr;
   double scale_;
   std::int64_t window_;
   Proj qkv_{nullptr};   // (H*D + 2*KV*D, C): q | k | v fused at load
@@ -52,11 +70,14 @@ TORCH_MODULE(Attention);
 
 class MlpImpl : public torch::nn::Module {
  public:
-  MlpImpl(const ModelSpec& spec, const at::TensorOptions& options);
+  MlpImpl(const ModelSpec& spec, std::int64_t layer, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x);  // (B, T, C) -> (B, T, C)
+  void set_observer(ActivationObserver* observer) { observer_ = observer; }
 
  private:
   const ModelSpec* spec_;
+  std::int64_t layer_;
+  ActivationObserver* observer_ = nullptr;
   Proj up_{nullptr};    // gated: (2*I, C) = gate | up fused at load; else (I, C)
   Proj down_{nullptr};  // (C, I)
 };
@@ -69,9 +90,13 @@ class DecoderLayerImpl : public torch::nn::Module {
                      std::int64_t cache_len = 0);  // (B, T, C)
   // The same, recomputed in backward instead of keeping activations (gradients are identical).
   at::Tensor forward_checkpointed(const at::Tensor& x, const RopeTables* rope, const AttentionMasks& masks);
+  void set_observer(ActivationObserver* observer);
 
  private:
+  at::Tensor norm(const Norm& n, const at::Tensor& x);  // n(x), shown to the observer
   const ModelSpec* spec_;
+  std::int64_t layer_;
+  ActivationObserver* observer_ = nullptr;
   Norm attn_norm_{nullptr}, mlp_norm_{nullptr};
   Attention attn_{nullptr};
   Mlp mlp_{nullptr};
@@ -100,7 +125,11 @@ class CausalLMImpl : public torch::nn::Module {
   void set_grad_checkpointing(bool on) { grad_checkpointing_ = on; }
   bool grad_checkpointing() const { return grad_checkpointing_; }
 
+  // Shows every layer's activations to `observer` during later forward passes; nullptr stops it.
+  void set_observer(ActivationObserver* observer);
+
  private:
+  ActivationObserver* observer_ = nullptr;
   ModelSpec spec_;
   at::ScalarType dtype_;
   at::Device device_;

@@ -17,4 +17,8 @@ ModelSpec parse_llama_like(const HfConfig& config, double default_eps);
 // max_window_layers as transformers computes them.
 void parse_qwen_sliding_window(const HfConfig& config, ModelSpec& spec);
 
+// For a model keeping the layers `kept` (ascending teacher indices): layer_types sliced to them, and
+// max_window_layers counting the kept layers below it, so every kept layer keeps its attention kind.
+void resize_layer_types(nlohmann::json& config, const std::vector<std::int64_t>& kept);
+
 }  // namespace distill::models

@@ -44,6 +44,9 @@ struct SaveModelOptions {
 // loads unchanged. Each file is written atomically.
 void save_model(CausalLMImpl& model, const std::string& dir, const SaveModelOptions& options = {});
 
+// The dtype config.json records ("dtype", or transformers 4's "torch_dtype"); fp32 when absent or unknown.
+at::ScalarType config_dtype(const nlohmann::json& hf_config);
+
 // "fp32" | "bf16" | "fp16" (also "float32", "bfloat16", "float16") -> dtype; UsageError otherwise.
 at::ScalarType parse_dtype(const std::string& name, const std::string& what);
 std::string dtype_label(at::ScalarType dtype);  // "fp32", "bf16", "fp16"

@@ -17,6 +17,10 @@ struct Family {
   std::vector<WeightRule> (*weights)(const ModelSpec& spec);
   // Checkpoint tensors that are not weights (cached buffers some exporters write); ignored on load.
   std::vector<std::string> ignored_suffixes;
+  // Writes a resized model's sizes into a copy of config.json (the inverse of `parse` for the sizes):
+  // shape's num_layers, num_heads, num_kv_heads, head_dim, hidden_size and intermediate_size, for a
+  // model keeping the teacher layers `kept_layers` (per-layer settings follow their layer).
+  void (*resize)(nlohmann::json& config, const ModelSpec& shape, const std::vector<std::int64_t>& kept_layers);
 };
 
 // Every supported family, in registry order.
@@ -46,6 +50,11 @@ std::vector<WeightRule> llama_style_weights(const ModelSpec& spec);  // llama, m
 std::vector<WeightRule> opt_weights(const ModelSpec& spec);
 std::vector<WeightRule> gpt2_weights(const ModelSpec& spec);
 std::vector<WeightRule> qwen_weights(const ModelSpec& spec);
+using Layers = std::vector<std::int64_t>;
+void resize_llama_like(nlohmann::json& config, const ModelSpec& shape, const Layers& kept);  // llama, mistral, qwen2, qwen3
+void resize_opt(nlohmann::json& config, const ModelSpec& shape, const Layers& kept);
+void resize_gpt2(nlohmann::json& config, const ModelSpec& shape, const Layers& kept);
+void resize_qwen(nlohmann::json& config, const ModelSpec& shape, const Layers& kept);
 
 // Shared by the RoPE families: rope_parameters (transformers 5) or rope_theta + rope_scaling (4.x).
 RopeSpec parse_rope(const HfConfig& config, double default_theta);
