@@ -7,6 +7,7 @@ logits `distill forward` computes for it (scripts/check_hf_load.py, within 1e-4 
 
 Run it on the machine that has transformers (the GPU machine). Exit 0 when every student passes.
 """
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -52,33 +53,38 @@ def main():
     ids_path = os.path.join(out, "ids.safetensors")
     save_file({"input_ids": torch.randint(0, 1000, (2, 24))}, ids_path)
 
-    results = []
-    for name in FIXTURES:
+    def check_case(name, case, flags):
         teacher = os.path.join(ROOT, "tests", "data", "models", name)
-        config = json.load(open(os.path.join(teacher, "config.json")))
+        student = os.path.join(out, f"{name}_{case}")
+        entry = {"fixture": name, "case": case}
+        try:
+            run([BIN, "init-student", "--teacher", teacher, "--out", student, "--dtype", "fp32"] + flags)
+            logits = os.path.join(student + "_logits.safetensors")
+            run([BIN, "forward", "--model", student, "--input", ids_path, "--output", logits])
+            golden = student + "_golden.safetensors"
+            save_file({"input_ids": load_file(ids_path)["input_ids"], "logits": load_file(logits)["logits"]}, golden)
+            check = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "check_hf_load.py"), student, golden],
+                                   capture_output=True, text=True)
+            entry.update(json.loads(check.stdout.strip().splitlines()[-1]) if check.stdout.strip() else
+                         {"ok": False, "error": check.stderr.strip()[-500:]})
+        except Exception as e:  # report every case, then fail
+            entry.update({"ok": False, "error": str(e)[-500:]})
+        print(json.dumps(entry), flush=True)
+        return entry
+
+    jobs = []
+    for name in FIXTURES:
+        config = json.load(open(os.path.join(ROOT, "tests", "data", "models", name, "config.json")))
         cases = {
             "keep_all": [],
             "layer_1": ["--keep-layers", "1"],
             "width": ["--layers", "1", "--calibration", calibration] + width_flags(config),
             "random": ["--layers", "1", "--random", "--seed", "5"],
         }
-        for case, flags in cases.items():
-            student = os.path.join(out, f"{name}_{case}")
-            entry = {"fixture": name, "case": case}
-            try:
-                run([BIN, "init-student", "--teacher", teacher, "--out", student, "--dtype", "fp32"] + flags)
-                logits = os.path.join(student + "_logits.safetensors")
-                run([BIN, "forward", "--model", student, "--input", ids_path, "--output", logits])
-                golden = student + "_golden.safetensors"
-                save_file({"input_ids": load_file(ids_path)["input_ids"], "logits": load_file(logits)["logits"]}, golden)
-                check = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "check_hf_load.py"), student, golden],
-                                       capture_output=True, text=True)
-                entry.update(json.loads(check.stdout.strip().splitlines()[-1]) if check.stdout.strip() else
-                             {"ok": False, "error": check.stderr.strip()[-500:]})
-            except Exception as e:  # report every case, then fail
-                entry.update({"ok": False, "error": str(e)[-500:]})
-            print(json.dumps(entry), flush=True)
-            results.append(entry)
+        jobs += [(name, case, flags) for case, flags in cases.items()]
+    # Each case is three processes (init-student, forward, a Python load): run several at once.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(12, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(lambda job: check_case(*job), jobs))
     failed = [r for r in results if not r.get("ok")]
     print(f"{len(results) - len(failed)} of {len(results)} students load in transformers with distill's logits")
     sys.exit(1 if failed else 0)
