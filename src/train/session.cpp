@@ -27,7 +27,7 @@ namespace {
 class LoaderBatches : public BatchSource {
  public:
   LoaderBatches(data::Corpus corpus, data::LoaderOptions options, const xtok::TeacherView* view = nullptr)
-      : loader_(std::move(corpus), options) {
+      : loader_(std::move(corpus), options), pin_(options.pin_memory && at::globalContext().hasCUDA()) {
     if (view) {
       view_ = *view;
       view_->corpus = &loader_.corpus();
@@ -39,11 +39,13 @@ class LoaderBatches : public BatchSource {
     Batch out{b->input_ids, b->labels, b->attention_mask};
     if (view_) {
       xtok::TeacherBatch t = xtok::make_teacher_batch(*view_, *b);
-      out.teacher_input_ids = t.input_ids;
+      // Page-locked like the loader's tensors, so that the copies to the GPU do not wait for it.
+      const auto host = [&](const at::Tensor& x) { return pin_ ? x.pin_memory() : x; };
+      out.teacher_input_ids = host(t.input_ids);
       out.teacher_attention_mask = t.attention_mask;
-      out.teacher_pos = t.teacher_pos;
-      out.exact = t.exact;
-      out.uld_cols = t.uld_cols;
+      out.teacher_pos = host(t.teacher_pos);
+      out.exact = host(t.exact);
+      out.uld_cols = host(t.uld_cols);
       if (!logged_) {
         logged_ = true;
         const double n = static_cast<double>(std::max<std::int64_t>(t.positions, 1));
@@ -63,6 +65,7 @@ class LoaderBatches : public BatchSource {
  private:
   data::Loader loader_;
   std::optional<xtok::TeacherView> view_;
+  bool pin_ = false;
   bool logged_ = false;
 };
 
