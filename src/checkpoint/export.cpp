@@ -12,6 +12,8 @@
 #include "distill/io/atomic_file.h"
 #include "distill/models/loader.h"
 #include "distill/models/registry.h"
+#include "distill/tokenizer/tokenizer.h"
+#include "distill/xtok/transplant.h"
 #include "distill/util/errors.h"
 #include "distill/util/files.h"
 #include "distill/util/logging.h"
@@ -60,6 +62,33 @@ void copy_configured_tokenizer(const nlohmann::json& student, const std::string&
   io::write_file_atomic(files::join(out_dir, target), read_all(path));
 }
 
+// loss.cross_tokenizer transplant: the student was trained with the teacher's vocabulary, so the
+// export carries the teacher's tokenizer. Its path, or "" for any other run.
+std::string transplanted_from(const nlohmann::json& config) {
+  if (!config.contains("loss") || !config["loss"].is_object() || !config.contains("teacher") ||
+      !config["teacher"].is_object()) {
+    return "";
+  }
+  if (config["loss"].value("cross_tokenizer", std::string("none")) != "transplant") return "";
+  if (config["loss"].value("kind", std::string()) == "ce" || config["loss"].value("alpha", 1.0) == 0.0) return "";
+  const std::string tok = config["teacher"].value("tokenizer", std::string());
+  return tok.empty() ? config["teacher"].value("path", std::string()) : tok;
+}
+
+// The number of vocabulary rows of the checkpoint's embedding.
+std::int64_t embedding_rows(const LoadedCheckpoint& ckpt, const models::ModelSpec& spec) {
+  for (const auto& rule : models::weight_rules(spec)) {
+    if (rule.name != "embed.weight" || rule.hf_names.empty()) continue;
+    const std::string& name = rule.hf_names.front();
+    for (const auto& [key, tensor] : ckpt.model) {
+      const bool match = key == name || (key.size() > name.size() && key.compare(key.size() - name.size(), name.size(), name) == 0) ||
+                         (name.size() > key.size() && name.compare(name.size() - key.size(), key.size(), key) == 0);
+      if (match && tensor.dim() == 2) return tensor.size(0);
+    }
+  }
+  throw InputError(ckpt.dir, "has no token embedding to take the vocabulary size from");
+}
+
 }  // namespace
 
 const char* const* exported_side_files() { return kSideFiles; }
@@ -72,7 +101,7 @@ void write_model_folder(models::CausalLMImpl& model, const std::string& out, con
   files::remove_tree(tmp);
   try {
     models::save_model(model, tmp);
-    for (const char* const* f = kSideFiles; *f; ++f) {
+    for (const char* const* f = kSideFiles; *f && !side_files_from.empty(); ++f) {
       const std::string src = files::join(side_files_from, *f);
       if (files::is_regular_file(src)) io::write_file_atomic(files::join(tmp, *f), read_all(src));
     }
@@ -117,12 +146,26 @@ std::int64_t export_student(const std::string& run_dir, const std::string& out, 
   }
   const std::string student_dir = ckpt->config["student"]["path"].get<std::string>();
   models::ModelSpec spec = models::read_spec(student_dir);
+  const std::string teacher_tokenizer = transplanted_from(ckpt->config);
+  if (!teacher_tokenizer.empty()) {
+    const auto tok = tokenizer::load_tokenizer(teacher_tokenizer);
+    spec = xtok::transplanted_spec(spec, embedding_rows(*ckpt, spec), tok->special_tokens());
+    log::info("export: the student was transplanted to the teacher's vocabulary; the export carries {}",
+              teacher_tokenizer);
+  }
   const c10::ScalarType dtype = options.dtype.value_or(models::config_dtype(spec.hf_config));
   models::CausalLM model(spec, at::TensorOptions().dtype(dtype));
   models::load_weights(*model, ckpt->model, ckpt->dir);
 
-  write_model_folder(*model, out, student_dir,
-                     [&](const std::string& dir) { copy_configured_tokenizer(ckpt->config["student"], dir); });
+  if (teacher_tokenizer.empty()) {
+    write_model_folder(*model, out, student_dir,
+                       [&](const std::string& dir) { copy_configured_tokenizer(ckpt->config["student"], dir); });
+  } else {
+    // The student's own tokenizer files describe a vocabulary it no longer has: only the teacher's go.
+    write_model_folder(*model, out, /*side_files_from=*/"", [&](const std::string& dir) {
+      copy_configured_tokenizer({{"tokenizer", teacher_tokenizer}}, dir);
+    });
+  }
   log::info("exported step {} of {} to {} ({}, {})", ckpt->state.step, run_dir, out, spec.architecture,
             models::dtype_label(dtype));
   return ckpt->state.step;

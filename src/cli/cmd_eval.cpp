@@ -16,6 +16,7 @@
 #include "distill/util/errors.h"
 #include "distill/util/jsonl.h"
 #include "distill/util/logging.h"
+#include "distill/xtok/vocab_map.h"
 
 namespace distill::cli {
 namespace {
@@ -66,6 +67,21 @@ int run_eval(const EvalCliOptions& o) {
     report["stride"] = r.stride;
     report["mean_ce"] = r.student.mean_ce();
     report["perplexity"] = r.student.perplexity();
+    // Bits per byte of the predicted tokens' text: comparable between models of different tokenizers.
+    if (tok && o.eval.max_tokens == 0) {
+      const std::vector<xtok::TokenText> texts = xtok::token_texts(*tok);
+      std::int64_t bytes = 0;
+      for (const auto& seq : seqs) {
+        for (std::size_t i = 1; i < seq.size(); ++i) {
+          const auto id = static_cast<std::size_t>(seq[i]);
+          if (id < texts.size() && !texts[id].special) bytes += static_cast<std::int64_t>(texts[id].bytes.size());
+        }
+      }
+      if (bytes > 0) {
+        report["bytes"] = bytes;
+        report["bits_per_byte"] = r.student.nll_sum / std::log(2.0) / static_cast<double>(bytes);
+      }
+    }
     std::printf("%-10s %-40s %10s %10s %12s\n", "", "model", "tokens", "mean CE", "perplexity");
     std::printf("%-10s %-40s %10lld %10s %12s\n", "student", o.model.c_str(), static_cast<long long>(r.tokens),
                 fmt(r.student.mean_ce(), 4).c_str(), fmt(r.student.perplexity(), 2).c_str());

@@ -189,7 +189,9 @@ std::vector<Key> make_keys() {
       {KEY(loss, chunk_tokens), at_least(1),
        "tokens per chunk of the fused LM head + loss; lower it to save memory"},
       {KEY(loss, cross_tokenizer), one_of({"none", "transplant", "align"}),
-       "teacher and student with different tokenizers: none (they must match), transplant or align"},
+       "teacher and student with different tokenizers (docs/cross-tokenizer.md): none (they must match), "
+       "transplant (the student takes the teacher's vocabulary) or align (byte-aligned rows, "
+       "shared-vocabulary divergence + ULD)"},
       // ---- optim
       {KEY(optim, lr), above(0), "peak learning rate (AdamW)"},
       {KEY(optim, betas), beta_pair(), "AdamW beta1 and beta2"},

@@ -40,3 +40,33 @@ ChunkSums chunk_loss(at::Tensor student_logits, at::Tensor teacher_logits, const
                      const KdLossOptions& options, bool with_grad);
 
 }  // namespace distill::loss::detail
+
+namespace distill::loss::detail {
+
+// loss.cross_tokenizer align, one chunk: CE and entropies of every counted row, and the
+// shared-vocabulary divergence of the exact rows (the ULD rows are uld_pass's). teacher_logits
+// (n, Vt) are the aligned teacher rows' logits (garbage on unaligned rows, which are masked);
+// aligned, exact (n) bool; shared_student / shared_teacher (K) int64 (aligned_kd.h has the formula).
+ChunkSums aligned_chunk_loss(at::Tensor student_logits, at::Tensor teacher_logits, const at::Tensor& labels,
+                             const at::Tensor& aligned, const at::Tensor& exact, const at::Tensor& shared_student,
+                             const at::Tensor& shared_teacher, const KdLossOptions& options, bool with_grad);
+
+// The ULD term over the rows that need it only (few: where the tokenizations differ), gathered
+// by index so that the sorts cost O(rows * V) for those rows alone. uld_rows (M) int64 student rows,
+// -1 = padding; rows that are not counted, not aligned or exact are masked. Adds alpha * T * the
+// per-token gradient (not yet divided by the token count) into grad_hidden (N, Es) and grad_weight
+// (Vs, Es) where defined; returns the sum of the distances (no T^2).
+struct UldInputs {
+  const at::Tensor& student_hidden;  // (N, Es) compute dtype
+  const at::Tensor& student_weight;  // (Vs, Es) compute dtype
+  const at::Tensor& teacher_hidden;  // (NT, Et)
+  const at::Tensor& teacher_weight;  // (Vt, Et) teacher_hidden's dtype
+  const at::Tensor& teacher_rows;    // (N) int64, -1 none
+  const at::Tensor& exact;           // (N) bool
+  const at::Tensor& labels;          // (N) int64
+  const at::Tensor& uld_rows;        // (M) int64
+};
+at::Tensor uld_pass(const UldInputs& in, const KdLossOptions& options, at::Tensor& grad_hidden,
+                    at::Tensor& grad_weight);
+
+}  // namespace distill::loss::detail

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <utility>
 
+#include "distill/loss/aligned_kd.h"
 #include "distill/loss/kd_loss.h"
 #include "distill/util/errors.h"
 #include "distill/util/logging.h"
@@ -36,6 +37,12 @@ struct Inputs {
   at::Tensor teacher_hidden;  // (N, Et), undefined when the teacher is not used
   at::Tensor teacher_weight;  // (Vt, Et)
   at::Tensor labels;          // (N) int64
+  // loss.cross_tokenizer align (aligned_kd.h); undefined otherwise. teacher_hidden's rows are then
+  // the teacher's own tokens, picked per student row by teacher_rows.
+  at::Tensor teacher_rows;    // (N) int64, -1 = none
+  at::Tensor exact;           // (N) bool
+  at::Tensor uld_rows;        // (M) int64, -1 = padding
+  at::Tensor shared_student, shared_teacher;  // (K) int64
 };
 
 struct Chunked {
@@ -106,9 +113,18 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
     const at::Tensor h = hs.narrow(0, start, n);                                  // (n, Es)
     at::Tensor s = at::mm(h, ws.t()).to(at::kFloat);  // (n, Vs)
     at::Tensor t;                                      // (n, Vt)
-    if (with_teacher) t = at::mm(in.teacher_hidden.narrow(0, start, n), wt.t()).to(at::kFloat);
-    detail::ChunkSums sums =
-        detail::chunk_loss(std::move(s), std::move(t), in.labels.narrow(0, start, n), options, with_grad);
+    detail::ChunkSums sums;
+    if (in.teacher_rows.defined()) {
+      const at::Tensor rows = in.teacher_rows.narrow(0, start, n);                           // (n)
+      const at::Tensor th = in.teacher_hidden.index_select(0, rows.clamp_min(0));            // (n, Et)
+      t = at::mm(th, wt.t()).to(at::kFloat);
+      sums = detail::aligned_chunk_loss(std::move(s), std::move(t), in.labels.narrow(0, start, n), rows.ge(0),
+                                        in.exact.narrow(0, start, n), in.shared_student, in.shared_teacher, options,
+                                        with_grad);
+    } else {
+      if (with_teacher) t = at::mm(in.teacher_hidden.narrow(0, start, n), wt.t()).to(at::kFloat);
+      sums = detail::chunk_loss(std::move(s), std::move(t), in.labels.narrow(0, start, n), options, with_grad);
+    }
     kd.add_(sums.kd);
     ce.add_(sums.ce);
     teacher_entropy.add_(sums.teacher_entropy);
@@ -124,6 +140,11 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
         r.grad_weight.add_(at::mm(g.t(), h));
       }
     }
+  }
+
+  if (in.teacher_rows.defined() && in.uld_rows.numel() > 0) {
+    kd.add_(detail::uld_pass({hs, ws, in.teacher_hidden, wt, in.teacher_rows, in.exact, in.labels, in.uld_rows}, options,
+                             r.grad_hidden, r.grad_weight));
   }
 
   const at::Tensor tokens = in.labels.ne(options.ignore_index).sum();  // int64
@@ -183,6 +204,9 @@ class FusedLinearKd : public torch::autograd::Function<FusedLinearKd> {
   }
 };
 
+// The autograd wrapper around run_chunks, shared by both entry points.
+KdLossOutput run(Inputs in, const KdLossOptions& options);
+
 }  // namespace
 
 KdLossOutput fused_linear_kd_loss(const LmHead& student, const LmHead& teacher, const at::Tensor& labels,
@@ -208,7 +232,44 @@ KdLossOutput fused_linear_kd_loss(const LmHead& student, const LmHead& teacher, 
       log_vocab_difference(in.student_weight.size(0), in.teacher_weight.size(0));
     }
   }
+  return run(std::move(in), options);
+}
 
+KdLossOutput aligned_linear_kd_loss(const LmHead& student, const LmHead& teacher, const TeacherAlignment& alignment,
+                                    const at::Tensor& labels, const KdLossOptions& options) {
+  validate(options);
+  if (!labels.defined() || labels.scalar_type() != at::kLong) fail("labels must be an int64 tensor");
+  check_head(student, "student", labels);
+  if (!needs_teacher(options)) return fused_linear_kd_loss(student, {}, labels, options);
+  const at::Tensor& th = teacher.hidden;
+  if (!th.defined() || !teacher.weight.defined() || th.size(-1) != teacher.weight.size(1)) {
+    fail("aligned: teacher hidden states and head weight are required and must match");
+  }
+  if (!alignment.rows.defined() || alignment.rows.numel() != labels.numel() || !alignment.exact.defined() ||
+      alignment.exact.numel() != labels.numel() || alignment.shared_student.numel() != alignment.shared_teacher.numel() ||
+      alignment.shared_student.numel() == 0) {
+    fail("aligned: rows and exact need one entry per label and the shared vocabulary must not be empty");
+  }
+  Inputs in;
+  in.student_hidden = student.hidden.reshape({-1, student.hidden.size(-1)});
+  in.student_weight = student.weight;
+  in.labels = labels.reshape({-1});
+  in.teacher_hidden = th.detach().reshape({-1, th.size(-1)});
+  in.teacher_weight = teacher.weight.detach();
+  in.teacher_rows = alignment.rows.reshape({-1});
+  in.exact = alignment.exact.reshape({-1}).to(at::kBool);
+  // Without a list the rows are found here, which waits for the device once.
+  in.uld_rows = alignment.uld_rows.defined()
+                    ? alignment.uld_rows.reshape({-1})
+                    : in.teacher_rows.ge(0).logical_and(in.exact.logical_not()).nonzero().reshape({-1});
+  in.shared_student = alignment.shared_student;
+  in.shared_teacher = alignment.shared_teacher;
+  return run(std::move(in), options);
+}
+
+namespace {
+
+KdLossOutput run(Inputs in, const KdLossOptions& options) {
   const bool grad_on = at::GradMode::is_enabled();
   const bool grad_hidden = grad_on && in.student_hidden.requires_grad();
   const bool grad_weight = grad_on && in.student_weight.requires_grad();
@@ -226,5 +287,7 @@ KdLossOutput fused_linear_kd_loss(const LmHead& student, const LmHead& teacher, 
   out.loss = loss;
   return out;
 }
+
+}  // namespace
 
 }  // namespace distill::loss

@@ -12,23 +12,54 @@
 #include "distill/loss/kd_loss.h"
 #include "distill/models/loader.h"
 #include "distill/student/build.h"
+#include "distill/models/registry.h"
 #include "distill/tokenizer/tokenizer.h"
 #include "distill/util/device.h"
 #include "distill/util/errors.h"
 #include "distill/util/files.h"
 #include "distill/util/logging.h"
+#include "distill/xtok/teacher_batch.h"
+#include "distill/xtok/transplant.h"
+#include "distill/xtok/vocab_map.h"
 
 namespace distill::train {
 namespace {
 
-// data::Loader as the trainer's BatchSource.
+// data::Loader as the trainer's BatchSource; across tokenizers (align) each batch also gets the
+// teacher's tokens of the same text.
 class LoaderBatches : public BatchSource {
  public:
-  LoaderBatches(data::Corpus corpus, data::LoaderOptions options) : loader_(std::move(corpus), options) {}
+  LoaderBatches(data::Corpus corpus, data::LoaderOptions options, const xtok::TeacherView* view = nullptr)
+      : loader_(std::move(corpus), options), pin_(options.pin_memory && at::globalContext().hasCUDA()) {
+    if (view) {
+      view_ = *view;
+      view_->corpus = &loader_.corpus();
+    }
+  }
   std::optional<Batch> next() override {
     auto b = loader_.next();
     if (!b) return std::nullopt;
-    return Batch{b->input_ids, b->labels, b->attention_mask};
+    Batch out{b->input_ids, b->labels, b->attention_mask};
+    if (view_) {
+      xtok::TeacherBatch t = xtok::make_teacher_batch(*view_, *b);
+      // Page-locked like the loader's tensors, so that the copies to the GPU do not wait for it.
+      const auto host = [&](const at::Tensor& x) { return pin_ ? x.pin_memory() : x; };
+      out.teacher_input_ids = host(t.input_ids);
+      out.teacher_attention_mask = t.attention_mask;
+      out.teacher_pos = host(t.teacher_pos);
+      out.exact = host(t.exact);
+      out.uld_cols = host(t.uld_cols);
+      if (!logged_) {
+        logged_ = true;
+        const double n = static_cast<double>(std::max<std::int64_t>(t.positions, 1));
+        log::info("align: in the first batch {:.1f}% of the student's positions read the same bytes as a teacher "
+                  "position, {:.1f}% also predict the same string (shared-vocabulary divergence; the rest ULD){}",
+                  100.0 * static_cast<double>(t.aligned) / n, 100.0 * static_cast<double>(t.exact_count) / n,
+                  t.failed_spans ? " (" + std::to_string(t.failed_spans) + " spans whose tokens do not spell their text)"
+                                 : std::string());
+      }
+    }
+    return out;
   }
   nlohmann::ordered_json position() const override { return loader_.position(); }
   void seek(const nlohmann::ordered_json& position) override { loader_.seek(position); }
@@ -36,6 +67,9 @@ class LoaderBatches : public BatchSource {
 
  private:
   data::Loader loader_;
+  std::optional<xtok::TeacherView> view_;
+  bool pin_ = false;
+  bool logged_ = false;
 };
 
 std::string tokenizer_path(const config::ModelConfig& model) {
@@ -61,8 +95,8 @@ void check_same_vocabulary(const config::Config& config) {
     throw UsageError("teacher and student tokenize differently (" + std::to_string(differ) + " of the first " +
                          std::to_string(shared) + " token ids differ): " + tokenizer_path(*config.teacher) +
                          " vs " + tokenizer_path(config.student),
-                     "distilling across tokenizers needs loss.cross_tokenizer (transplant or align, issue #7); "
-                     "until then pick a student that shares the teacher's tokenizer");
+                     "set loss.cross_tokenizer to transplant or align (docs/cross-tokenizer.md), or pick a "
+                     "student that shares the teacher's tokenizer");
   }
   if (student->vocab_size() != teacher->vocab_size()) {
     log::info("teacher vocabulary {} and student vocabulary {} share their first {} tokens", teacher->vocab_size(),
@@ -125,18 +159,19 @@ void build_student_from_teacher(const config::Config& config) {
 }  // namespace
 
 TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mode) {
-  if (config.loss.cross_tokenizer != "none") {
-    throw UsageError("loss.cross_tokenizer '" + config.loss.cross_tokenizer +
-                         "' (distilling between different tokenizers) is not built yet (issue #7)",
-                     "until it lands, pick a student that shares the teacher's tokenizer and set "
-                     "loss.cross_tokenizer=none (configs/qwen2.5_7b_to_0.5b.json is such a pair)");
-  }
   const loss::KdLossOptions loss_options = loss::options_from_config(config.loss);
   loss::validate(loss_options);
   const bool use_teacher = config.teacher && loss::needs_teacher(loss_options);
   const c10::Device device = resolve_device(config.train.device, "train.device");
   const bool build_student = config.student.init.from == "teacher";
-  if (use_teacher && !build_student) check_same_vocabulary(config);
+  const std::string& cross = config.loss.cross_tokenizer;
+  if (cross != "none" && cross != "transplant" && cross != "align") {
+    throw UsageError("loss.cross_tokenizer '" + cross + "' is not one of none, transplant, align",
+                     "docs/cross-tokenizer.md describes the two strategies");
+  }
+  const bool transplant = use_teacher && cross == "transplant";
+  const bool align = use_teacher && cross == "align";
+  if (use_teacher && !transplant && !align && !build_student) check_same_vocabulary(config);
 
   // The run directory first: a second run on it stops here (exit 6) before any heavy work.
   checkpoint::RunDir run_dir(config.checkpoint.dir);
@@ -146,16 +181,55 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
   }
 
   const auto student_tokenizer = tokenizer::load_tokenizer(tokenizer_path(config.student));
+  std::unique_ptr<tokenizer::Tokenizer> teacher_tokenizer;
+  std::optional<xtok::VocabMap> vocab_map;
+  if (transplant || align) {
+    teacher_tokenizer = tokenizer::load_tokenizer(tokenizer_path(*config.teacher));
+    vocab_map = xtok::build_vocab_map(*teacher_tokenizer, *student_tokenizer);
+    log::info("cross-tokenizer ({}): {} of the teacher's {} tokens have the same string in the student's {} tokens",
+              cross, vocab_map->shared_teacher.size(), vocab_map->teacher_vocab, vocab_map->student_vocab);
+    if (vocab_map->shared_teacher.empty()) {
+      throw InputError(tokenizer_path(*config.teacher), "shares no token string with the student's tokenizer " +
+                                                            tokenizer_path(config.student),
+                       "check teacher.tokenizer and student.tokenizer");
+    }
+  }
+  // transplant: the student reads the teacher's tokens, so the data is tokenized with the teacher's tokenizer.
+  const tokenizer::Tokenizer& data_tokenizer = transplant ? *teacher_tokenizer : *student_tokenizer;
   data::PreparedData prepared =
-      data::prepare_data(config.data, *student_tokenizer, data::cache_root(config), data::model_context(config));
+      data::prepare_data(config.data, data_tokenizer, data::cache_root(config), data::model_context(config));
+  std::optional<xtok::TeacherView> view;
+  if (align) {
+    if (!prepared.train.has_text() || (prepared.valid && !prepared.valid->has_text())) {
+      throw UsageError("loss.cross_tokenizer 'align' needs the text of the documents, and data.keep_text is false",
+                       "set data.keep_text=true (the data is tokenized again, once)");
+    }
+    view.emplace();
+    view->teacher = teacher_tokenizer.get();
+    view->student_texts = xtok::token_texts(*student_tokenizer);
+    view->teacher_texts = xtok::token_texts(*teacher_tokenizer);
+    view->student_eos = prepared.train.eos().value_or(-1);
+    // The separator: the teacher's twin of the student's EOS (so that exact rows before a separator
+    // compare the same token), else the teacher's EOS.
+    const auto& special = teacher_tokenizer->special_tokens();
+    view->teacher_eos = special.eos.value_or(special.pad.value_or(0));
+    for (std::size_t k = 0; k < vocab_map->shared_student.size(); ++k) {
+      if (vocab_map->shared_student[k] == view->student_eos) {
+        view->teacher_eos = static_cast<std::int32_t>(vocab_map->shared_teacher[k]);
+      }
+    }
+    view->teacher_pad = special.pad.value_or(view->teacher_eos);
+    const std::int64_t teacher_context = models::read_spec(config.teacher->path).max_positions;
+    view->max_teacher_len = std::min<std::int64_t>(teacher_context > 0 ? teacher_context : 1 << 20, 2 * config.data.seq_len);
+  }
   data::LoaderOptions train_options = data::loader_options(config, /*train=*/true);
   train_options.pin_memory = device.is_cuda();
-  LoaderBatches train_batches(std::move(prepared.train), train_options);
+  LoaderBatches train_batches(std::move(prepared.train), train_options, view ? &*view : nullptr);
   std::optional<LoaderBatches> valid_batches;
   if (prepared.valid) {
     data::LoaderOptions valid_options = data::loader_options(config, /*train=*/false);
     valid_options.pin_memory = device.is_cuda();
-    valid_batches.emplace(std::move(*prepared.valid), valid_options);
+    valid_batches.emplace(std::move(*prepared.valid), valid_options, view ? &*view : nullptr);
   }
 
   torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
@@ -182,20 +256,36 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
     log::info("teacher {} ({}), student {} ({}) on {}", config.teacher->path, parts.teacher->spec().architecture,
               config.student.path, parts.student->spec().architecture, device.str());
   }
+  if (transplant) {
+    const std::int64_t rows = std::max<std::int64_t>(parts.teacher->spec().vocab_size,
+                                                     static_cast<std::int64_t>(teacher_tokenizer->vocab_size()));
+    const xtok::TransplantPlan plan = xtok::plan_transplant(*teacher_tokenizer, *student_tokenizer, *vocab_map, rows);
+    parts.student = xtok::transplant(*parts.student, plan, teacher_tokenizer->special_tokens());
+    log::info("transplant: the student now has the teacher's {} vocabulary rows: {} copied from one student token, "
+              "{} averaged over the student's tokens of their string, {} set to the mean embedding",
+              rows, plan.copied, plan.averaged, plan.fallback);
+  }
+  if (align) {
+    const auto ids = [](const std::vector<std::int64_t>& v) {
+      return at::tensor(at::ArrayRef<std::int64_t>(v), at::TensorOptions().dtype(at::kLong));
+    };
+    parts.shared_student = ids(vocab_map->shared_student);
+    parts.shared_teacher = ids(vocab_map->shared_teacher);
+  }
   // Token ids index the embedding: a tokenizer with more ids than the model has rows would crash
   // deep inside the forward pass, so say it here.
-  const auto tok_vocab = static_cast<std::int64_t>(student_tokenizer->vocab_size());
-  for (const auto* m : {&parts.student, &parts.teacher}) {
-    if (*m && tok_vocab > (*m)->spec().vocab_size) {
-      const bool is_student = m == &parts.student;
-      throw InputError(tokenizer_path(config.student),
-                       "the tokenizer has " + std::to_string(tok_vocab) + " ids but the " +
-                           (is_student ? "student" : "teacher") + " model (" +
-                           (is_student ? config.student.path : config.teacher->path) + ") has only " +
-                           std::to_string((*m)->spec().vocab_size) + " embedding rows",
-                       "use the tokenizer the model was trained with (student.tokenizer / teacher.tokenizer)");
-    }
-  }
+  const auto check_rows = [&](const models::CausalLM& m, const tokenizer::Tokenizer& tok, bool is_student) {
+    const auto tok_vocab = static_cast<std::int64_t>(tok.vocab_size());
+    if (!m || tok_vocab <= m->spec().vocab_size) return;
+    throw InputError(tok.source(),
+                     "the tokenizer has " + std::to_string(tok_vocab) + " ids but the " +
+                         (is_student ? "student" : "teacher") + " model (" +
+                         (is_student ? config.student.path : config.teacher->path) + ") has only " +
+                         std::to_string(m->spec().vocab_size) + " embedding rows",
+                     "use the tokenizer the model was trained with (student.tokenizer / teacher.tokenizer)");
+  };
+  check_rows(parts.student, data_tokenizer, true);
+  check_rows(parts.teacher, align ? *teacher_tokenizer : data_tokenizer, false);
   parts.train = &train_batches;
   parts.valid = valid_batches ? &*valid_batches : nullptr;
   Trainer trainer(config, config::to_json(config), run_dir, parts);

@@ -12,6 +12,7 @@
 
 #include "distill/checkpoint/rng_state.h"
 #include "distill/io/atomic_file.h"
+#include "distill/loss/aligned_kd.h"
 #include "distill/models/loader.h"
 #include "distill/train/grad_clip.h"
 #include "distill/train/progress.h"
@@ -44,12 +45,18 @@ void empty_device_cache() {
 // Cuts a micro-batch into `pieces` along the batch dimension.
 std::vector<Batch> split_batch(const Batch& b, std::int64_t pieces) {
   if (pieces == 1) return {b};
-  const auto ids = b.input_ids.chunk(pieces, 0);
-  const auto labels = b.labels.chunk(pieces, 0);
-  std::vector<at::Tensor> masks;
-  if (b.attention_mask.defined()) masks = b.attention_mask.chunk(pieces, 0);
+  const auto chunks = [&](const at::Tensor& t) {
+    return t.defined() ? t.chunk(pieces, 0) : std::vector<at::Tensor>();
+  };
+  const auto ids = chunks(b.input_ids), labels = chunks(b.labels), masks = chunks(b.attention_mask);
+  const auto t_ids = chunks(b.teacher_input_ids), t_masks = chunks(b.teacher_attention_mask);
+  const auto t_pos = chunks(b.teacher_pos), exact = chunks(b.exact), uld = chunks(b.uld_cols);
+  const auto at_i = [](const std::vector<at::Tensor>& v, size_t i) { return v.empty() ? at::Tensor() : v[i]; };
   std::vector<Batch> out;
-  for (size_t i = 0; i < ids.size(); ++i) out.push_back({ids[i], labels[i], masks.empty() ? at::Tensor() : masks[i]});
+  for (size_t i = 0; i < ids.size(); ++i) {
+    out.push_back({ids[i], labels[i], at_i(masks, i), at_i(t_ids, i), at_i(t_masks, i), at_i(t_pos, i), at_i(exact, i),
+                   at_i(uld, i)});
+  }
   return out;
 }
 
@@ -86,6 +93,10 @@ Trainer::Trainer(const config::Config& config, const nlohmann::ordered_json& res
   }
   device_ = parts_.student->device();
   timer_ = PhaseTimer(config.train.profile, device_);
+  if (parts_.shared_student.defined()) {
+    parts_.shared_student = parts_.shared_student.to(device_);
+    parts_.shared_teacher = parts_.shared_teacher.to(device_);
+  }
   const std::string& precision = config.train.precision;
   if (precision == "bf16") {
     autocast_ = true;
@@ -122,6 +133,46 @@ void Trainer::resume(const checkpoint::LoadedCheckpoint& ckpt) {
   log::info("resumed from {} at step {}", ckpt.dir, step_);
 }
 
+loss::KdLossOutput Trainer::student_loss(const Batch& batch, const at::Tensor& hidden, const at::Tensor& ids,
+                                         const at::Tensor& labels, const models::ForwardOptions& fo, bool use_teacher,
+                                         bool non_blocking, const loss::KdLossOptions& options,
+                                         loss::LmHead* teacher_out) {
+  const loss::LmHead student{hidden, parts_.student->lm_head_weight()};
+  loss::LmHead teacher;
+  if (use_teacher && batch.teacher_input_ids.defined()) {
+    // Across tokenizers: the teacher reads its own tokens of the same text (right-padded, so its
+    // causal attention needs no mask); student rows pick the teacher rows aligned with them.
+    const at::Tensor t_ids = batch.teacher_input_ids.to(device_, non_blocking);  // (B, Tt)
+    {
+      at::NoGradGuard no_grad;
+      teacher.hidden = parts_.teacher->hidden_states(t_ids);  // (B, Tt, Et)
+    }
+    timer_.end(Phase::kTeacherForward);
+    teacher.weight = parts_.teacher->lm_head_weight();
+    const std::int64_t tt = t_ids.size(1);
+    const at::Tensor pos = batch.teacher_pos.to(device_, non_blocking);  // (B, T)
+    const at::Tensor row = at::arange(pos.size(0), pos.options()).unsqueeze(1);  // (B, 1)
+    const at::Tensor cols = batch.uld_cols.to(device_, non_blocking);             // (B, U)
+    loss::TeacherAlignment alignment{at::where(pos.ge(0), pos + row * tt, pos), batch.exact.to(device_, non_blocking),
+                                     parts_.shared_student, parts_.shared_teacher,
+                                     at::where(cols.ge(0), cols + row * pos.size(1), cols).reshape({-1})};
+    if (teacher_out) *teacher_out = teacher;
+    loss::KdLossOutput out = loss::aligned_linear_kd_loss(student, teacher, alignment, labels, options);
+    timer_.end(Phase::kLoss);
+    return out;
+  }
+  if (use_teacher) {
+    at::NoGradGuard no_grad;
+    teacher.hidden = parts_.teacher->hidden_states(ids, fo);  // (B, T, Et) in the teacher's dtype
+    teacher.weight = parts_.teacher->lm_head_weight();
+    timer_.end(Phase::kTeacherForward);
+  }
+  if (teacher_out) *teacher_out = teacher;
+  loss::KdLossOutput out = loss::fused_linear_kd_loss(student, teacher, labels, options);
+  timer_.end(Phase::kLoss);
+  return out;
+}
+
 Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches,
                                               const loss::KdLossOptions& loss_options) {
   const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device_);
@@ -147,13 +198,6 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches,
       if (piece.attention_mask.defined()) fo.attention_mask = piece.attention_mask.to(device_, true);
       s.input_tokens += ids.numel();
       timer_.end(Phase::kData);
-      loss::LmHead teacher;
-      if (use_teacher) {
-        at::NoGradGuard no_grad;
-        teacher.hidden = parts_.teacher->hidden_states(ids, fo);  // (B, T, Et) in the teacher's dtype
-        teacher.weight = parts_.teacher->lm_head_weight();
-        timer_.end(Phase::kTeacherForward);
-      }
       at::Tensor hidden;
       {
         AutocastScope autocast(device_.type(), autocast_, compute_dtype_);
@@ -162,8 +206,7 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches,
       if (autocast_) hidden = hidden.to(compute_dtype_);  // the fused loss's matmuls run in this dtype
       timer_.end(Phase::kStudentForward);
       const loss::KdLossOutput out =
-          loss::fused_linear_kd_loss({hidden, parts_.student->lm_head_weight()}, teacher, labels, loss_options);
-      timer_.end(Phase::kLoss);
+          student_loss(piece, hidden, ids, labels, fo, use_teacher, /*non_blocking=*/true, loss_options);
       const double weight = 1.0 / pieces;
       (out.loss * (weight * scaler_.scale())).backward();
       timer_.end(Phase::kBackward);
@@ -262,7 +305,7 @@ void Trainer::validate(std::int64_t step) {
   at::Tensor teacher_ce = at::zeros({}, f64);
   const bool use_teacher = parts_.teacher && loss::needs_teacher(loss_options_);
   // The teacher is frozen: its own perplexity on the validation data is measured on the first run only.
-  const bool measure_teacher = use_teacher && !teacher_val_ce_;
+  const bool measure_teacher = use_teacher && !teacher_val_ce_ && !parts_.shared_student.defined();
   loss::KdLossOptions teacher_ce_options = loss_options_;
   teacher_ce_options.kind = loss::LossKind::kCE;
   teacher_ce_options.alpha = 0.0;
@@ -272,19 +315,15 @@ void Trainer::validate(std::int64_t step) {
     const at::Tensor labels = batch->labels.to(device_);
     models::ForwardOptions fo;
     if (batch->attention_mask.defined()) fo.attention_mask = batch->attention_mask.to(device_);
-    loss::LmHead teacher;
-    if (use_teacher) {
-      teacher.hidden = parts_.teacher->hidden_states(ids, fo);
-      teacher.weight = parts_.teacher->lm_head_weight();
-    }
     at::Tensor hidden;
     {
       AutocastScope autocast(device_.type(), autocast_, compute_dtype_);
       hidden = parts_.student->hidden_states(ids, fo);
     }
     if (autocast_) hidden = hidden.to(compute_dtype_);
+    loss::LmHead teacher;
     const auto out =
-        loss::fused_linear_kd_loss({hidden, parts_.student->lm_head_weight()}, teacher, labels, loss_options_);
+        student_loss(*batch, hidden, ids, labels, fo, use_teacher, /*non_blocking=*/false, loss_options_, &teacher);
     const at::Tensor n = out.tokens.to(at::kDouble);
     loss.add_(out.loss.to(at::kDouble) * n);
     kd.add_(out.kd_loss.to(at::kDouble) * n);

@@ -26,7 +26,7 @@ std::int64_t export_student(const std::string& run_dir, const std::string& out, 
 const char* const* exported_side_files();
 
 // Writes `model` as an HF folder at `out`, which must not exist yet: config.json, the weights, the
-// tokenizer and generation files of `side_files_from` (exported_side_files()), then `extra(dir)`
+// tokenizer and generation files of `side_files_from` (exported_side_files(); none when empty), then `extra(dir)`
 // for anything else, and a generation_config.json from config.json when none was copied. The folder
 // is written beside `out` and renamed: it appears complete or not at all.
 void write_model_folder(models::CausalLMImpl& model, const std::string& out, const std::string& side_files_from,

@@ -12,6 +12,12 @@ struct Batch {
   at::Tensor input_ids;       // (B, T) int64
   at::Tensor labels;          // (B, T) int64: the token that follows input_ids[b, t]; -100 = not predicted
   at::Tensor attention_mask;  // (B, T) 1 = token, 0 = padding; undefined for packed batches
+  // loss.cross_tokenizer align only (undefined otherwise): the same text in the teacher's tokens.
+  at::Tensor teacher_input_ids{};       // (B, Tt) int64, teacher ids; padded with its pad/eos
+  at::Tensor teacher_attention_mask{};  // (B, Tt) 1 = token, 0 = padding
+  at::Tensor teacher_pos{};             // (B, T) int64: the teacher column aligned with each student column, -1 none
+  at::Tensor exact{};                   // (B, T) bool: the next tokens are the same string (xtok/alignment.h)
+  at::Tensor uld_cols{};                // (B, U) int64: columns aligned but not exact (ULD rows), -1 padding
 };
 
 class BatchSource {

@@ -10,7 +10,8 @@
 namespace distill::train {
 
 // Checks that teacher and student tokenize alike (vocabularies that differ only by padding rows are
-// fine). Different tokenizers are a UsageError naming loss.cross_tokenizer (issue #7).
+// fine). Different tokenizers are a UsageError naming loss.cross_tokenizer (transplant or align
+// make such pairs work; run_training skips this check for them).
 void check_same_vocabulary(const config::Config& config);
 
 // Runs the whole job described by `config` and returns what the trainer reports. Exit-code errors

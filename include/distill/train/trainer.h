@@ -32,6 +32,9 @@ struct TrainerParts {
   models::CausalLM teacher{nullptr};  // frozen, eval mode; null when the loss needs no teacher
   BatchSource* train = nullptr;       // micro-batches of data.seq_len tokens
   BatchSource* valid = nullptr;       // optional
+  // loss.cross_tokenizer align: the shared vocabulary (xtok::VocabMap), (K) int64; undefined
+  // otherwise. Batches then carry the teacher's tokens (Batch::teacher_input_ids).
+  at::Tensor shared_student, shared_teacher;
   // Called before each piece of a micro-batch is processed (tests use it to simulate running out of
   // memory or a signal at a precise moment).
   std::function<void(const Batch& piece)> on_micro_batch;
@@ -54,6 +57,12 @@ class Trainer {
   // with_entropies: also compute the (monitoring-only) entropies; the run asks on steps it logs.
   StepStats train_step(std::int64_t step, bool with_entropies);
   StepStats run_micro_batches(const std::vector<Batch>& batches, const loss::KdLossOptions& loss_options);
+  // The loss of one piece from the student's final hidden states: the teacher's forward (its own
+  // tokens across tokenizers) and the fused KD loss. `teacher_out` receives the teacher's head.
+  loss::KdLossOutput student_loss(const Batch& batch, const at::Tensor& hidden, const at::Tensor& ids,
+                                  const at::Tensor& labels, const models::ForwardOptions& fo, bool use_teacher,
+                                  bool non_blocking, const loss::KdLossOptions& options,
+                                  loss::LmHead* teacher_out = nullptr);
   void validate(std::int64_t step);
   void save(std::int64_t step);
 
