@@ -68,6 +68,14 @@ struct Fixture {
   }
 };
 
+// A folder holding only `model`'s config.json (no weights, no tokenizer): what *.init random builds from.
+std::string config_only_copy(const Fixture& fx, const std::string& model) {
+  const std::string dir = fx.tmp.file("bare_" + model);
+  EXPECT_EQ(::mkdir(dir.c_str(), 0755), 0) << dir;
+  testing::write_file(dir + "/config.json", testing::read_file(fx.tmp.file(model + "/config.json")));
+  return dir;
+}
+
 std::vector<Json> metrics(const std::string& run) {
   std::vector<Json> rows;
   std::ifstream f(run + "/metrics.jsonl");
@@ -141,10 +149,9 @@ TEST(CliTrainRun, TokenizerLargerThanTheModelExits3) {
 // the tokenizer named by student.tokenizer; eval_at_start validates the untrained student (step 0).
 TEST(CliTrainRun, RandomInitStudentFromConfigAlone) {
   Fixture fx;
-  ASSERT_EQ(::mkdir(fx.tmp.file("bare").c_str(), 0755), 0);
-  testing::write_file(fx.tmp.file("bare/config.json"), testing::read_file(fx.tmp.file("student/config.json")));
+  const std::string bare = config_only_copy(fx, "student");
   const std::string tok = testing::data_path("tokenizers/brown_unigram.model");
-  auto r = run_distill({"train", "--config", fx.config, "--set", "student.path=" + fx.tmp.file("bare"), "--set",
+  auto r = run_distill({"train", "--config", fx.config, "--set", "student.path=" + bare, "--set",
                         "student.init=random", "--set", "student.tokenizer=" + tok, "--set",
                         "train.eval_at_start=true"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -176,10 +183,9 @@ TEST(CliTrainRun, RandomInitStudentFromConfigAlone) {
 // teacher.init random (throughput benchmarks at real shapes) and train.profile's per-phase split.
 TEST(CliTrainRun, RandomTeacherAndProfile) {
   Fixture fx;
-  ASSERT_EQ(::mkdir(fx.tmp.file("bare_teacher").c_str(), 0755), 0);
-  testing::write_file(fx.tmp.file("bare_teacher/config.json"), testing::read_file(fx.tmp.file("teacher/config.json")));
+  const std::string bare = config_only_copy(fx, "teacher");
   const std::string tok = testing::data_path("tokenizers/brown_unigram.model");
-  auto r = run_distill({"train", "--config", fx.config, "--set", "teacher.path=" + fx.tmp.file("bare_teacher"), "--set",
+  auto r = run_distill({"train", "--config", fx.config, "--set", "teacher.path=" + bare, "--set",
                         "teacher.init=random", "--set", "teacher.tokenizer=" + tok, "--set", "train.profile=true"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("teacher.init = random"), std::string::npos) << r.err;
