@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "distill/cli/commands.h"
+#include "distill/infer/decode_runner.h"
 #include "distill/io/atomic_file.h"
 #include "distill/models/init.h"
 #include "distill/models/loader.h"
@@ -33,6 +34,7 @@ struct BenchOptions {
   int warmup = 2;
   int iters = 5;
   bool random_weights = false;
+  bool no_cuda_graphs = false;
   std::string json_out;
 };
 
@@ -68,33 +70,49 @@ nlohmann::json bench_one(const std::string& dir, const BenchOptions& o) {
   if (o.gen_len > 0) {
     // Prefill the prompt into a KV cache, then gen_len single-token steps, each feeding back its
     // greedy token without leaving the device (no host round trip per token, as a server would).
-    auto run_decode = [&](std::int64_t steps) {
+    // `graphs`: the static-shape steps of infer::DecodeRunner (CUDA graphs on the GPU, unless
+    // --no-cuda-graphs); otherwise the ordinary cached forward, launched op by op.
+    auto run_decode = [&](std::int64_t steps, bool graphs) {
       models::KvCache cache(o.prompt_len + steps);
       models::ForwardOptions fo;
       fo.kv_cache = &cache;
       at::Tensor next = model->logits(model->hidden_states(ids, fo).select(1, o.prompt_len - 1)).argmax(-1, true);
+      infer::DecodeRunnerOptions ro;
+      ro.cuda_graphs = !o.no_cuda_graphs;
+      infer::DecodeRunner runner(*model, cache, ro);
       device_synchronize(device);
       const auto t0 = std::chrono::steady_clock::now();
       for (std::int64_t s = 0; s < steps; ++s) {
-        next = model->logits(model->hidden_states(next, fo).select(1, 0)).argmax(-1, true);
+        next = graphs ? runner.step(next).argmax(-1, true)
+                      : model->logits(model->hidden_states(next, fo).select(1, 0)).argmax(-1, true);
       }
       device_synchronize(device);
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     };
-    run_decode(std::min<std::int64_t>(o.gen_len, 8));  // warm-up
-    // The first timed run meets most key lengths for the first time (as one `distill generate` does);
-    // the best of all runs is the steady state. Backends that build a plan per shape differ here.
+    // The first timed run meets most key lengths (and, with graphs, every bucket) for the first
+    // time, as one `distill generate` does; the best of all runs is the steady state.
+    auto measure = [&](bool graphs, double& first, double& best) {
+      run_decode(std::min<std::int64_t>(o.gen_len, 8), graphs);  // warm-up
+      for (int i = 0; i < std::max(1, o.iters / 2); ++i) {
+        const double t = run_decode(o.gen_len, graphs);
+        if (i == 0) first = t;
+        best = i == 0 ? t : std::min(best, t);
+      }
+    };
     double first = 0.0, best = 0.0;
-    for (int i = 0; i < std::max(1, o.iters / 2); ++i) {
-      const double t = run_decode(o.gen_len);
-      if (i == 0) first = t;
-      best = i == 0 ? t : std::min(best, t);
-    }
+    measure(true, first, best);
     const double g = static_cast<double>(o.gen_len);
     decode = {{"gen_len", o.gen_len},
+              {"cuda_graphs", device.is_cuda() && !o.no_cuda_graphs},
               {"decode_tokens_per_s", static_cast<double>(o.batch) * g / best},
               {"decode_ms_per_token", 1000.0 * best / g},
               {"decode_first_run_ms_per_token", 1000.0 * first / g}};
+    if (device.is_cuda() && !o.no_cuda_graphs) {
+      // The same steps without graphs, for the ratio (what the graphs save on the host).
+      double eager_first = 0.0, eager_best = 0.0;
+      measure(false, eager_first, eager_best);
+      decode["decode_eager_ms_per_token"] = 1000.0 * eager_best / g;
+    }
   }
   const std::int64_t peak = cuda_peak_allocated_bytes(device);
   nlohmann::json out = {{"model", dir},
@@ -178,6 +196,8 @@ Command add_bench(CLI::App& root) {
   sub->add_option("--iters", opts->iters, "timed forwards (default 5)");
   sub->add_flag("--random-weights", opts->random_weights,
                 "build the model from config.json alone with random weights (throughput does not depend on values)");
+  sub->add_flag("--no-cuda-graphs", opts->no_cuda_graphs,
+                "on CUDA, launch every decode step op by op instead of replaying CUDA graphs");
   sub->add_option("--json", opts->json_out, "also write the results as JSON here");
   Command cmd;
   cmd.app = sub;

@@ -119,6 +119,8 @@ Command add_generate(CLI::App& root) {
   sub->add_option("--seed", opts->gen.seed, "sampling seed (default 0)");
   sub->add_option("--dtype", opts->dtype, "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16");
   sub->add_option("--device", opts->device, "auto | cpu | cuda | cuda:N (default auto)");
+  sub->add_flag("--no-cuda-graphs", [opts](std::int64_t) { opts->gen.cuda_graphs = false; },
+                "on CUDA, launch every decode step op by op instead of replaying CUDA graphs");
   sub->add_flag("--ids", opts->ids_output, "print {\"prompt_ids\", \"ids\"} as JSON instead of text");
   Command cmd;
   cmd.app = sub;

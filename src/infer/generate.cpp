@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "distill/infer/decode_runner.h"
 #include "distill/util/errors.h"
 
 namespace distill::infer {
@@ -72,18 +73,23 @@ std::vector<std::int64_t> generate(models::CausalLMImpl& model, const std::vecto
   models::ForwardOptions fo;
   fo.kv_cache = &cache;
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(model.device());
-  at::Tensor input = at::tensor(prompt, at::kLong).to(model.device()).unsqueeze(0);
+  const at::Tensor input = at::tensor(prompt, at::kLong).to(model.device()).unsqueeze(0);
+  // The prompt in one cached forward, then one token per step in static-shape form (CUDA graphs on
+  // the GPU). The last token never needs its own step.
+  const at::Tensor hidden = model.hidden_states(input, fo);  // (1, T, E)
+  at::Tensor logits = model.logits(hidden.select(1, hidden.size(1) - 1)).squeeze(0).to(at::kFloat);
+  DecodeRunnerOptions ro;
+  ro.cuda_graphs = o.cuda_graphs;
+  DecodeRunner runner(model, cache, ro);
   std::vector<std::int64_t> out;
   for (std::int64_t step = 0; step < o.max_new_tokens; ++step) {
-    const at::Tensor hidden = model.hidden_states(input, fo);  // (1, T, E)
-    const at::Tensor logits = model.logits(hidden.select(1, hidden.size(1) - 1)).squeeze(0).to(at::kFloat);
+    if (step > 0) logits = runner.step(at::full({1, 1}, out.back(), long_opts)).squeeze(0).to(at::kFloat);
     const std::int64_t next = choose(logits, o, gen);
     out.push_back(next);
     if (on_token) on_token(next);
     bool stop = false;
     for (std::int64_t e : o.eos_ids) stop = stop || next == e;
     if (stop) break;
-    input = at::full({1, 1}, next, long_opts);
   }
   return out;
 }

@@ -57,8 +57,19 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeTables* rope, A
   if (cache) {
     // Append this step's keys and values to the buffers, then attend over everything so far.
     if (!cache->k.defined()) {
-      cache->k = at::empty({B, s.num_kv_heads, cache->capacity, s.head_dim}, k.options());
-      cache->v = at::empty({B, s.num_kv_heads, cache->capacity, s.head_dim}, v.options());
+      // Zeros, not garbage: static-shape decoding reads slots not written yet (masked out, but a
+      // NaN there would still poison the masked sums).
+      cache->k = at::zeros({B, s.num_kv_heads, cache->capacity, s.head_dim}, k.options());
+      cache->v = at::zeros({B, s.num_kv_heads, cache->capacity, s.head_dim}, v.options());
+    }
+    if (masks.decode_position.defined()) {
+      // Static shapes: the slot comes from the device, the keys attended are a fixed prefix.
+      cache->k.index_copy_(2, masks.decode_position, k);
+      cache->v.index_copy_(2, masks.decode_position, v);
+      out = static_decode_attention(q, cache->k.narrow(2, 0, masks.attend_len), cache->v.narrow(2, 0, masks.attend_len),
+                                    scale_, window_, masks);
+      if (observer_) observer_->attention_heads(layer_, out);
+      return o_->forward(out.transpose(1, 2).reshape({B, T, s.q_size()}));
     }
     cache->k.narrow(2, cache_len, T).copy_(k);
     cache->v.narrow(2, cache_len, T).copy_(v);
@@ -239,13 +250,19 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
     if (options.attention_mask.defined()) {
       throw std::invalid_argument("CausalLM: a KV cache with an attention mask (padded batch) is not supported");
     }
-    if (cache->length + T > cache->capacity) {
+    if (options.decode_position.defined()) {
+      if (T != 1 || options.attend_len <= 0 || options.attend_len > cache->capacity) {
+        throw std::invalid_argument("CausalLM: static decoding takes one token per row and 0 < attend_len <= capacity");
+      }
+    } else if (cache->length + T > cache->capacity) {
       throw std::invalid_argument("CausalLM: the KV cache holds " + std::to_string(cache->capacity) + " tokens");
     }
     cache->layers.resize(static_cast<size_t>(s.num_layers));
     for (KvLayer& layer : cache->layers) layer.capacity = cache->capacity;
   }
+  const bool static_decode = cache && options.decode_position.defined();
   at::Tensor positions = options.position_ids;
+  if (!positions.defined() && static_decode) positions = options.decode_position.view({1, 1});
   if (!positions.defined() && cache) {
     positions = at::arange(cache->length, cache->length + T, input_ids.options().dtype(at::kLong)).unsqueeze(0);
   }
@@ -268,6 +285,10 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
   AttentionMasks masks;
   masks.seq_len = T;
   if (options.attention_mask.defined()) masks.key_padding = options.attention_mask.to(at::kBool);
+  if (static_decode) {
+    masks.decode_position = options.decode_position;
+    masks.attend_len = options.attend_len;
+  }
 
   const bool recompute = !cache && grad_checkpointing_ && at::GradMode::is_enabled() && x.requires_grad();
   for (size_t i = 0; i < layers_->size(); ++i) {
@@ -280,7 +301,7 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
     }
     if (observer_) observer_->layer_io(static_cast<std::int64_t>(i), input, x);
   }
-  if (cache) cache->length += T;
+  if (cache && !static_decode) cache->length += T;
   if (final_norm_) x = final_norm_->forward(x);
   if (project_out_) x = project_out_->forward(x);
   return x;

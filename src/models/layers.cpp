@@ -228,6 +228,37 @@ at::Tensor offset_causal_attention(const at::Tensor& q, const at::Tensor& k, con
 #endif
 }
 
+at::Tensor static_decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                                   std::int64_t window, AttentionMasks& masks) {
+  const std::int64_t L = masks.attend_len;
+  auto it = masks.additive.find(window);
+  if (it == masks.additive.end()) {
+    // Built from the position tensor with device ops only (no host read of the position).
+    const at::Tensor j = at::arange(L, q.options().dtype(at::kLong));
+    const at::Tensor pos = masks.decode_position.to(at::kLong);
+    at::Tensor allowed = j.le(pos);
+    if (window > 0) allowed = allowed.logical_and(j.gt(pos - window));
+    at::Tensor mask = at::zeros({1, 1, 1, L}, q.options());
+    mask.masked_fill_(allowed.logical_not().view({1, 1, 1, L}), lowest(q.scalar_type()));
+    it = masks.additive.emplace(window, mask).first;
+  }
+#ifdef DISTILL_HAS_SDPA_CUDNN_SWITCH
+  const NoCudnnAttention no_cudnn(q.is_cuda());  // see offset_causal_attention
+#endif
+#ifdef DISTILL_HAS_SDPA
+#ifdef DISTILL_HAS_SDPA_GQA
+  return at::scaled_dot_product_attention(q, k, v, it->second, 0.0, /*is_causal=*/false, scale, k.size(1) != q.size(1));
+#else
+  const std::int64_t groups = q.size(1) / k.size(1);
+  const at::Tensor kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
+  const at::Tensor vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
+  return at::scaled_dot_product_attention(q, kk, vv, it->second, 0.0, /*is_causal=*/false, scale);
+#endif
+#else
+  return math_attention(q, k, v, scale, it->second);
+#endif
+}
+
 at::Tensor activate(const at::Tensor& x, Activation act) {
   switch (act) {
     case Activation::kSiLU: return at::silu(x);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "distill/infer/eval.h"
+#include "distill/infer/decode_runner.h"
 #include "distill/infer/generate.h"
 #include "distill/models/loader.h"
 #include "model_fixtures.h"
@@ -140,6 +141,35 @@ TEST_P(KvCache, IncrementalLogitsEqualTheFullPass) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, KvCache, ::testing::ValuesIn(testing::model_fixtures()),
+                         [](const auto& info) { return info.param; });
+
+// The static-shape decode steps (infer::DecodeRunner: position on the device, a fixed bucket of
+// keys under a mask) give the logits of one full forward pass too. Buckets of 8 keys: the steps
+// cross buckets and the capacity (21, not a multiple of 8) caps the last one; windows of 8 are
+// crossed as well.
+class StaticDecode : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(StaticDecode, StepsEqualTheFullPass) {
+  models::CausalLM model = models::load_model(testing::model_dir(GetParam()));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor ids = at::randint(3, 1000, {1, 20}, at::detail::createCPUGenerator(5), at::kLong);
+  const at::Tensor full = model->forward(ids);
+  models::KvCache cache(21);
+  models::ForwardOptions fo;
+  fo.kv_cache = &cache;
+  std::vector<at::Tensor> parts = {model->forward(ids.narrow(1, 0, 5), fo)};
+  infer::DecodeRunnerOptions ro;
+  ro.bucket = 8;
+  infer::DecodeRunner runner(*model, cache, ro);
+  for (std::int64_t t = 5; t < 20; ++t) parts.push_back(runner.step(ids.narrow(1, t, 1)).unsqueeze(1).clone());
+  EXPECT_EQ(cache.length, 20);
+  EXPECT_EQ(runner.graphs(), 0);  // no graphs off the GPU
+  EXPECT_LT(testing::max_rel_error(at::cat(parts, 1), full), 1e-5) << GetParam();
+  EXPECT_THROW(runner.step(ids.narrow(1, 0, 2).view({2, 1})), std::invalid_argument);  // batch changed
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, StaticDecode, ::testing::ValuesIn(testing::model_fixtures()),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -16,6 +16,7 @@ struct GenerateOptions {
   double top_p = 1.0;        // sampling: keep the smallest set whose probability reaches top_p
   std::uint64_t seed = 0;    // sampling RNG seed
   std::vector<std::int64_t> eos_ids;  // stop after generating any of these (it is returned)
+  bool cuda_graphs = true;            // replay decode steps as CUDA graphs on the GPU (decode_runner.h)
 };
 
 // The token ids a model's config.json names as end of sequence (eos_token_id: a number or a list).

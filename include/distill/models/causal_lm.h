@@ -45,6 +45,12 @@ struct ForwardOptions {
   at::Tensor attention_mask;  // (B, T), 1 = token, 0 = padding; undefined = no padding
   at::Tensor position_ids;    // (B, T) int64; undefined = the family's default
   KvCache* kv_cache = nullptr;  // when set: input_ids follow the cached tokens, which are attended to
+  // Static-shape decoding (src/infer/decode_runner.cpp, for CUDA graphs). With kv_cache and one
+  // token per row: the token's position is this int64 device tensor of shape (1) instead of
+  // kv_cache->length, its keys and values are written at that slot, every layer attends over the
+  // first `attend_len` slots under a mask, and kv_cache->length is left for the caller to advance.
+  at::Tensor decode_position;
+  std::int64_t attend_len = 0;
 };
 
 class AttentionImpl : public torch::nn::Module {

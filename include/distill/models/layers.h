@@ -52,6 +52,10 @@ struct AttentionMasks {
   std::int64_t seq_len = 0;
   // Additive (B or 1, 1, T, T) masks by sliding window (0 = none), built on first use.
   std::map<std::int64_t, at::Tensor> additive;
+  // Static-shape decoding (ForwardOptions::decode_position): the one query's position, an int64
+  // device tensor of shape (1), and how many cache slots every layer attends over.
+  at::Tensor decode_position;
+  std::int64_t attend_len = 0;
 };
 
 // Causal attention. q: (B, H, T, D); k, v: (B, KV, T, D). Returns (B, H, T, D).
@@ -63,6 +67,13 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
 // q_offset .. q_offset + Tq - 1, k and v (B, KV, q_offset + Tq, D) every position so far.
 at::Tensor offset_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
                                    std::int64_t window, std::int64_t q_offset);
+
+// One new token per row at the position in masks.decode_position, attending over all
+// masks.attend_len keys of k and v (B, KV, attend_len, D) through a mask computed on the device
+// (slots after the position, or before a sliding window, are masked). No shape depends on the
+// position, so the call can be captured in a CUDA graph and replayed at any position.
+at::Tensor static_decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                                   std::int64_t window, AttentionMasks& masks);
 
 at::Tensor activate(const at::Tensor& x, Activation act);
 
