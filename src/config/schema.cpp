@@ -106,6 +106,10 @@ std::vector<Key> make_keys() {
       {OPTIONAL_KEY(teacher, path), required(),
        "the teacher: a Hugging Face model folder (config.json, *.safetensors, tokenizer files)"},
       {OPTIONAL_KEY(teacher, dtype), one_of(kDtypes), "dtype the teacher's weights are held and run in"},
+      {OPTIONAL_KEY(teacher, offload), one_of({"none", "layers"}),
+       "none: the whole teacher on the GPU; layers: its decoder layers stay in pinned host memory and are "
+       "copied to the GPU one at a time during its forward, overlapped with compute (a 7B bf16 teacher then "
+       "takes about 3 GB of GPU memory instead of 15; CUDA only; docs/training.md)"},
       {OPTIONAL_KEY(teacher, tokenizer), none(),
        "tokenizer file or folder when it is not in the model folder; empty: the model folder"},
       {OPTIONAL_KEY(teacher, init.from), one_of({"pretrained", "random"}),
@@ -225,6 +229,9 @@ std::vector<Key> make_keys() {
       {KEY(train, profile), none(),
        "time each phase of every step (teacher forward, student forward, loss, backward, optimizer) with "
        "device synchronisation between them (slower), print the split and write profile.json to the run directory"},
+      {KEY(train, gpu_memory_gib), at_least(0),
+       "cap on the GPU memory the run may allocate, in GiB (the CUDA caching allocator's memory fraction); "
+       "0: the whole GPU. To check that a run fits a smaller GPU (e.g. 22 for a 24 GB card)"},
       {KEY(train, seed), at_least(0), "seed for initialisation, dropout and sampling"},
       // ---- checkpoint
       {KEY(checkpoint, dir), non_empty(),

@@ -294,11 +294,13 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
   for (size_t i = 0; i < layers_->size(); ++i) {
     auto* layer = (*layers_)[i]->as<DecoderLayerImpl>();
     const at::Tensor input = x;
+    if (streamer_) streamer_->before_layer(static_cast<std::int64_t>(i));
     if (cache) {
       x = layer->forward(x, rope_ptr, masks, &cache->layers[i], cache->length);
     } else {
       x = recompute ? layer->forward_checkpointed(x, rope_ptr, masks) : layer->forward(x, rope_ptr, masks);
     }
+    if (streamer_) streamer_->after_layer(static_cast<std::int64_t>(i));
     if (observer_) observer_->layer_io(static_cast<std::int64_t>(i), input, x);
   }
   if (cache && !static_decode) cache->length += T;
@@ -310,6 +312,12 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
 void CausalLMImpl::set_observer(ActivationObserver* observer) {
   observer_ = observer;
   for (size_t i = 0; i < layers_->size(); ++i) (*layers_)[i]->as<DecoderLayerImpl>()->set_observer(observer);
+}
+
+void CausalLMImpl::set_layer_streamer(std::shared_ptr<LayerStreamer> streamer, const at::Device& device) {
+  streamer_ = std::move(streamer);
+  device_ = device;
+  if (inv_freq_.defined()) inv_freq_ = inv_freq_.to(device);
 }
 
 const at::Tensor& CausalLMImpl::lm_head_weight() const { return lm_head_ ? lm_head_->weight : embed_->weight; }

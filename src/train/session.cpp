@@ -14,6 +14,7 @@
 #include "distill/student/build.h"
 #include "distill/models/registry.h"
 #include "distill/tokenizer/tokenizer.h"
+#include "distill/util/cuda_memory.h"
 #include "distill/util/device.h"
 #include "distill/util/errors.h"
 #include "distill/util/files.h"
@@ -232,6 +233,16 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
     valid_batches.emplace(std::move(*prepared.valid), valid_options, view ? &*view : nullptr);
   }
 
+  if (config.train.gpu_memory_gib > 0) {
+    if (!device.is_cuda()) {
+      throw UsageError("train.gpu_memory_gib caps GPU memory, but the run is on " + device.str(),
+                       "remove train.gpu_memory_gib or train on a CUDA device");
+    }
+    const auto cap = static_cast<std::int64_t>(config.train.gpu_memory_gib * 1024.0 * 1024.0 * 1024.0);
+    cuda_cap_memory(device, cap);
+    log::info("GPU memory capped at {:.1f} GiB of {:.1f} (train.gpu_memory_gib)", config.train.gpu_memory_gib,
+              static_cast<double>(cuda_total_bytes(device)) / (1 << 30));
+  }
   torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
   TrainerParts parts;
   const models::LoadOptions student_options{models::parse_dtype(config.student.dtype, "student.dtype"), device, true};
@@ -244,7 +255,15 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
     parts.student = models::load_model(config.student.path, student_options);
   }
   if (use_teacher) {
-    const models::LoadOptions teacher_options{models::parse_dtype(config.teacher->dtype, "teacher.dtype"), device, false};
+    const bool stream = config.teacher->offload == "layers";
+    if (stream && !device.is_cuda()) {
+      throw UsageError("teacher.offload 'layers' streams the teacher's layers to a GPU, but the run is on " +
+                           device.str(),
+                       "set teacher.offload to \"none\" or train on a CUDA device");
+    }
+    // Streamed: the teacher is built in host memory and only its non-layer parts move to the GPU.
+    const models::LoadOptions teacher_options{models::parse_dtype(config.teacher->dtype, "teacher.dtype"),
+                                              stream ? c10::Device(at::kCPU) : device, false};
     if (config.teacher->init.from == "random") {
       parts.teacher = models::init_model(config.teacher->path, teacher_options,
                                          static_cast<std::uint64_t>(config.train.seed) + 1);
@@ -252,6 +271,12 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
                 "benchmarks", config.teacher->path);
     } else {
       parts.teacher = models::load_model(config.teacher->path, teacher_options);
+    }
+    if (stream) {
+      models::stream_layers_from_host(*parts.teacher, device);
+      log::info("teacher.offload = layers: {} decoder layers in pinned host memory, streamed through {:.2f} GiB of "
+                "GPU slots", parts.teacher->num_layers(),
+                static_cast<double>(parts.teacher->layer_streamer_bytes()) / (1 << 30));
     }
     log::info("teacher {} ({}), student {} ({}) on {}", config.teacher->path, parts.teacher->spec().architecture,
               config.student.path, parts.student->spec().architecture, device.str());

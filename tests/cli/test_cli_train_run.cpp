@@ -145,6 +145,22 @@ TEST(CliTrainRun, TokenizerLargerThanTheModelExits3) {
   EXPECT_NE(r.err.find("embedding rows"), std::string::npos) << r.err;
 }
 
+// The GPU-memory keys on a CPU run: exit 2 naming the key, before any model is loaded or anything
+// is written to the run directory's checkpoints.
+TEST(CliTrainRun, GpuMemoryKeysOnTheCpuExit2) {
+  Fixture fx;
+  auto r = run_distill({"train", "--config", fx.config, "--set", "teacher.offload=layers"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("teacher.offload"), std::string::npos) << r.err;
+  r = run_distill({"train", "--config", fx.config, "--set", "train.gpu_memory_gib=22"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("train.gpu_memory_gib"), std::string::npos) << r.err;
+  r = run_distill({"train", "--config", fx.config, "--set", "teacher.offload=disk"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("teacher.offload"), std::string::npos) << r.err;
+  EXPECT_FALSE(files::exists(fx.tmp.file("run/checkpoints/latest")));  // nothing trained or saved
+}
+
 // student.init random: a folder holding only config.json trains from scratch; the export carries
 // the tokenizer named by student.tokenizer; eval_at_start validates the untrained student (step 0).
 TEST(CliTrainRun, RandomInitStudentFromConfigAlone) {

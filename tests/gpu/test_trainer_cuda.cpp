@@ -1,6 +1,7 @@
 // GPU machine only (label "gpu"): the training loop on CUDA with the tiny fixtures: bf16 autocast and
 // fp16 loss scaling follow the fp32 CPU run's losses within half-precision tolerance, a run stopped by
-// SIGTERM and resumed repeats a straight one, and activation checkpointing changes nothing but memory.
+// SIGTERM and resumed repeats a straight one, activation checkpointing changes nothing but memory, and
+// a teacher streamed from host memory changes nothing at all.
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -10,6 +11,7 @@
 
 #include "distill/checkpoint/run_dir.h"
 #include "distill/config/config.h"
+#include "distill/models/layer_streaming.h"
 #include "distill/models/loader.h"
 #include "distill/train/trainer.h"
 #include "distill/util/errors.h"
@@ -42,7 +44,10 @@ std::vector<Json> train_run(const Json& cfg_json, std::function<void(const train
   train::TrainerParts parts;
   const at::Device device = cuda ? at::kCUDA : at::kCPU;
   parts.student = models::load_model(cfg.student.path, {at::kFloat, device, true});
-  parts.teacher = models::load_model(cfg.teacher->path, {cuda ? at::kBFloat16 : at::kFloat, device, false});
+  const bool stream = cfg.teacher->offload == "layers";
+  parts.teacher = models::load_model(cfg.teacher->path,
+                                     {cuda ? at::kBFloat16 : at::kFloat, stream ? at::Device(at::kCPU) : device, false});
+  if (stream) models::stream_layers_from_host(*parts.teacher, device);
   testing::MemorySource source(3, cfg.train.micro_batch, cfg.data.seq_len, 11);
   parts.train = &source;
   parts.on_micro_batch = std::move(hook);
@@ -125,6 +130,24 @@ TEST(TrainerCuda, GradCheckpointingGivesTheSameLosses) {
   for (std::size_t i = 0; i < plain.size(); ++i) {
     const double want = plain[i]["loss"].get<double>();
     EXPECT_NEAR(recomputed[i]["loss"].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1;
+  }
+}
+
+// teacher.offload = "layers": the teacher's layers stream from host memory; the losses are the
+// resident teacher's (the same kernels read the same weights; the bound only leaves room for the
+// student's non-deterministic backward, as in the resume test).
+TEST(TrainerCuda, StreamedTeacherGivesTheSameLosses) {
+  testing::TempDir tmp;
+  const auto resident = train_cuda(cuda_config(tmp.file("resident"), "bf16", 6));
+  Json cfg = cuda_config(tmp.file("streamed"), "bf16", 6);
+  cfg["teacher"]["offload"] = "layers";
+  const auto streamed = train_cuda(cfg);
+  ASSERT_EQ(streamed.size(), resident.size());
+  for (std::size_t i = 0; i < resident.size(); ++i) {
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
+      const double want = resident[i][key].get<double>();
+      EXPECT_NEAR(streamed[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1 << " " << key;
+    }
   }
 }
 

@@ -41,6 +41,7 @@ struct ModelConfig {
   std::string dtype = "bf16";       // fp32 | bf16 | fp16: dtype the weights are held in
   std::string tokenizer;            // tokenizer file or folder; empty = the model folder
   StudentInitConfig init;           // the teacher uses only init.from (pretrained | random)
+  std::string offload = "none";     // teacher only: none | layers (stream layers from pinned host memory)
 };
 
 // The student keeps fp32 master weights unless told otherwise.
@@ -115,6 +116,7 @@ struct TrainConfig {
   std::int64_t eval_every = 0;      // steps between validation runs; 0 = only at the end
   bool eval_at_start = false;       // also validate the untrained student (step 0) on a fresh start
   bool profile = false;             // time each phase of a step (synchronising) and print the split
+  double gpu_memory_gib = 0.0;      // cap on the CUDA caching allocator (GiB); 0 = the whole GPU
   std::int64_t seed = 1234;         // model init / dropout / sampling seed
 };
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "distill/models/layer_streaming.h"
 #include "distill/models/layers.h"
 #include "distill/models/spec.h"
 
@@ -134,6 +135,13 @@ class CausalLMImpl : public torch::nn::Module {
   // Shows every layer's activations to `observer` during later forward passes; nullptr stops it.
   void set_observer(ActivationObserver* observer);
 
+  // Decoder layers streamed from host memory (layer_streaming.h): what stream_layers_from_host uses.
+  std::int64_t num_layers() const { return static_cast<std::int64_t>(layers_->size()); }
+  torch::nn::Module& layer(std::int64_t i) { return *(*layers_)[static_cast<size_t>(i)]; }
+  void set_layer_streamer(std::shared_ptr<LayerStreamer> streamer, const at::Device& device);
+  bool streams_layers() const { return streamer_ != nullptr; }
+  std::int64_t layer_streamer_bytes() const { return streamer_ ? streamer_->slot_bytes() : 0; }
+
  private:
   ActivationObserver* observer_ = nullptr;
   ModelSpec spec_;
@@ -148,6 +156,7 @@ class CausalLMImpl : public torch::nn::Module {
   Norm final_norm_{nullptr};
   Proj lm_head_{nullptr};     // weight (V, E); absent when tied
   at::Tensor inv_freq_;       // (D/2) fp32, RoPE only (not a parameter, not saved)
+  std::shared_ptr<LayerStreamer> streamer_;  // set: layers live in host memory
 };
 TORCH_MODULE(CausalLM);
 
