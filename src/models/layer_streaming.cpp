@@ -90,6 +90,7 @@ class CudaLayerStreamer : public LayerStreamer {
 void stream_layers_from_host(CausalLMImpl& model, const at::Device& device) {
   if (!device.is_cuda()) throw std::invalid_argument("streaming layers from host memory needs a CUDA device");
 #ifndef DISTILL_WITH_CUDA
+  (void)model;
   throw std::invalid_argument("this distill was built without CUDA: layers cannot be streamed to a GPU");
 #else
   std::vector<std::vector<at::Tensor>> layers;
