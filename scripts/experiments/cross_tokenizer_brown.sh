@@ -3,31 +3,44 @@
 # tokenizer and a student with the GPT-2 tokenizer, on the Brown corpus.
 #
 #   scripts/experiments/cross_tokenizer_brown.sh            # build/distill, output in runs/xtok_brown
-#   DISTILL_BIN=... OUT=... STEPS=... TEACHER_STEPS=... scripts/experiments/cross_tokenizer_brown.sh
+#   DISTILL_BIN=... OUT=... SEEDS="1 2 3" STEPS=... BASE_STEPS=... TEACHER_STEPS=... scripts/experiments/cross_tokenizer_brown.sh
 #
-# 1. teacher: a small Qwen2 (Qwen tokenizer, 151936 rows) trained with plain cross-entropy;
-# 2. three students of one OPT shape (GPT-2 tokenizer, 50272 rows), same seed, data order, steps and
-#    learning rate: ce (no teacher), align, transplant (the student takes the teacher's vocabulary);
-# 3. distill eval on held-out Brown documents (windows of 256 tokens): bits per byte of the held-out text, which does not
-#    depend on the tokenizer (nats summed over the predicted tokens / ln 2 / their bytes).
-# Writes $OUT/results.md (the table of docs/cross-tokenizer.md) and $OUT/results.json.
+# 1. teacher: a small Qwen2 (Qwen tokenizer, 151936 rows) trained with plain cross-entropy, larger and
+#    trained on more tokens than the students, so that it has something to teach;
+# 2. base: one OPT-shaped student (GPT-2 tokenizer, 50272 rows) pretrained with plain cross-entropy
+#    for BASE_STEPS and exported: the "pretrained student" both strategies are meant for (transplant
+#    builds its new rows from the student's own trained embeddings);
+# 3. from that same base, for each seed in SEEDS (data order), three continuations with the same
+#    steps, learning rate, schedule and data order: ce (no teacher), align, transplant (the student
+#    takes the teacher's vocabulary). Also transplant-step0: the transplanted base after one step at
+#    a learning rate of 1e-12, i.e. what transplant starts from;
+# 4. distill eval on the held-out Brown documents (windows of SEQ tokens, the training length):
+#    bits per byte of the held-out text, which does not depend on the tokenizer (nats summed over
+#    the predicted tokens / ln 2 / the bytes they spell).
+# Writes $OUT/results.md (the numbers of docs/cross-tokenizer.md's table), $OUT/results.json (also the
+# diagnostics: transplant's rows and softmax mass, align's first batch, training curves) and $OUT/times.tsv
+# (wall seconds per stage).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${DISTILL_BIN:-build/distill}
 OUT=${OUT:-runs/xtok_brown}
-STEPS=${STEPS:-200}
-TEACHER_STEPS=${TEACHER_STEPS:-400}
+TEACHER_STEPS=${TEACHER_STEPS:-360}
+BASE_STEPS=${BASE_STEPS:-120}
+STEPS=${STEPS:-60}
+SEEDS=${SEEDS:-"1 2 3"}
 SEQ=${SEQ:-64}
 MB=${MB:-4}
 
 [[ -f .testdata/demo/brown_train.jsonl ]] || python3 scripts/make_demo_data.py
 mkdir -p "$OUT/models/teacher-shape" "$OUT/models/student-shape"
-# Held out: the first HELDOUT documents of brown_valid.jsonl (held-out Brown files; a CPU budget).
-head -n "${HELDOUT:-12}" .testdata/demo/brown_valid.jsonl > "$OUT/heldout.jsonl"
+# Held out: every HELDOUT_EVERY-th document of brown_valid.jsonl (the ten held-out Brown files, every
+# 50th, spread over the genres; every 4th document: 15 documents from all ten files, a CPU budget).
+awk -v k="${HELDOUT_EVERY:-4}" '(NR - 1) % k == 0' .testdata/demo/brown_valid.jsonl > "$OUT/heldout.jsonl"
+: > "$OUT/times.tsv"
 
 cat > "$OUT/models/teacher-shape/config.json" <<'JSON'
 {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 151936,
- "hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 3, "num_attention_heads": 4,
+ "hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 4, "num_attention_heads": 4,
  "num_key_value_heads": 2, "max_position_embeddings": 1024, "rms_norm_eps": 1e-06,
  "rope_theta": 1000000.0, "tie_word_embeddings": true, "bos_token_id": 151643,
  "eos_token_id": 151643, "dtype": "float32"}
@@ -47,14 +60,14 @@ config() {
 import json, sys
 out, name, seq, mb, *sets = sys.argv[1:]
 c = {
-  "student": {"path": f"{out}/models/student-shape", "init": "random", "tokenizer": ".testdata/gpt2", "dtype": "fp32"},
-  "data": {"train": [".testdata/demo/brown_train.jsonl"], "valid": [f"{out}/heldout.jsonl"],
-           "seq_len": int(seq), "seed": 7, "cache_dir": f"{out}/data-cache"},
+  "student": {"path": f"{out}/base-export", "tokenizer": ".testdata/gpt2", "dtype": "fp32"},
+  "data": {"train": [".testdata/demo/brown_train.jsonl"], "seq_len": int(seq), "seed": 1,
+           "cache_dir": f"{out}/data-cache"},
   "loss": {"kind": "forward_kl", "temperature": 2.0, "alpha": 0.5, "chunk_tokens": 512, "cross_tokenizer": "none"},
-  "optim": {"lr": 3e-3, "weight_decay": 0.01, "grad_clip": 1.0},
-  "schedule": {"warmup_steps": 2, "decay": "cosine", "min_lr_ratio": 0.1},
+  "optim": {"lr": 1e-3, "weight_decay": 0.01, "grad_clip": 1.0},
+  "schedule": {"warmup_steps": 10, "decay": "cosine", "min_lr_ratio": 0.1},
   "train": {"device": "cpu", "precision": "fp32", "micro_batch": int(mb), "grad_accum": 1, "max_steps": 300,
-            "log_every": 25, "eval_every": 0, "seed": 7},
+            "log_every": 5, "eval_every": 0, "seed": 7},
   "checkpoint": {"dir": f"{out}/{name}", "every_steps": 0, "keep_last": 1},
 }
 for s in sets:
@@ -69,51 +82,157 @@ for s in sets:
         node[last] = value
 json.dump(c, open(f"{out}/{name}.json", "w"), indent=2)
 PY
-  echo "$OUT/$name.json"
 }
 
-run() {  # run NAME [TOKENIZER]: train (resumes if interrupted), export, eval
-  local name=$1 tok=()
+run() {  # run NAME [TOKENIZER]: train (resumes if interrupted), export, eval; times to times.tsv
+  local name=$1 tok=() t0 t1 t2
   # The GPT-2 files (encoder.json + vocab.bpe) are not copied into exports: name them for eval.
   [[ $# -gt 1 ]] && tok=(--tokenizer "$2")
+  t0=$(date +%s)
   if [[ ! -d "$OUT/$name-export" ]]; then
     "$BIN" train --config "$OUT/$name.json"
     "$BIN" export "$OUT/$name" --out "$OUT/$name-export"
   fi
-  "$BIN" eval --model "$OUT/$name-export" "${tok[@]}" --data "$OUT/heldout.jsonl" --max-length 256 --stride 256 \
+  t1=$(date +%s)
+  "$BIN" eval --model "$OUT/$name-export" "${tok[@]}" --data "$OUT/heldout.jsonl" --max-length "$SEQ" --stride "$SEQ" \
     --json "$OUT/eval-$name.json" > /dev/null
+  t2=$(date +%s)
+  printf '%s\t%s\t%s\n' "$name" $((t1 - t0)) $((t2 - t1)) >> "$OUT/times.tsv"
 }
 
-# ---- teacher: Qwen tokenizer, plain cross-entropy
-config teacher "schedule.warmup_steps=$((TEACHER_STEPS / 20 + 1))" "student.path=$OUT/models/teacher-shape" "student.tokenizer=.testdata/qwen3" "loss.kind=ce" \
-  "train.max_steps=$TEACHER_STEPS" "optim.lr=2e-3" > /dev/null
+START=$(date +%s)
+# ---- teacher: Qwen tokenizer, plain cross-entropy; wider and deeper than the student, and trained
+# on more tokens than the student sees in all (base + continuation)
+config teacher "student.path=$OUT/models/teacher-shape" "student.init=random" "student.tokenizer=.testdata/qwen3" \
+  "loss.kind=ce" "train.max_steps=$TEACHER_STEPS" "train.log_every=20" \
+  "optim.lr=2e-3" "schedule.warmup_steps=$((TEACHER_STEPS / 20 + 1))" "data.seed=7"
 run teacher
 
-# ---- students: GPT-2 tokenizer
-teacher=("teacher.path=$OUT/teacher-export" "teacher.dtype=fp32")
-config student-ce "loss.kind=ce" "schedule.warmup_steps=$((STEPS / 20 + 1))" "train.max_steps=$STEPS" > /dev/null
-config student-align "${teacher[@]}" "schedule.warmup_steps=$((STEPS / 20 + 1))" "loss.cross_tokenizer=align" "train.max_steps=$STEPS" > /dev/null
-config student-transplant "${teacher[@]}" "schedule.warmup_steps=$((STEPS / 20 + 1))" "loss.cross_tokenizer=transplant" "train.max_steps=$STEPS" > /dev/null
-run student-ce .testdata/gpt2
-run student-align .testdata/gpt2
-run student-transplant
+# ---- base: the pretrained student, GPT-2 tokenizer, plain cross-entropy from random init
+config base "student.path=$OUT/models/student-shape" "student.init=random" "loss.kind=ce" \
+  "train.max_steps=$BASE_STEPS" "optim.lr=3e-3" "schedule.warmup_steps=$((BASE_STEPS / 20 + 1))" "data.seed=7" \
+  "train.log_every=20"
+run base .testdata/gpt2
 
-python3 - "$OUT" "$STEPS" "$TEACHER_STEPS" <<'PY'
-import json, sys
-out, steps, tsteps = sys.argv[1:]
-rows = [("teacher (Qwen tokenizer, CE, %s steps)" % tsteps, "teacher"),
-        ("student CE only (GPT-2 tokenizer)", "student-ce"),
-        ("student align (GPT-2 tokenizer)", "student-align"),
-        ("student transplant (Qwen tokenizer after transplant)", "student-transplant")]
-res = {}
-lines = ["| model | steps | held-out tokens | mean CE (nats/token) | bits per byte |", "|---|---|---|---|---|"]
-for label, name in rows:
-    e = json.load(open(f"{out}/eval-{name}.json"))
-    res[name] = e
-    n = tsteps if name == "teacher" else steps
-    lines.append(f"| {label} | {n} | {e['tokens']} | {e['mean_ce']:.4f} | {e['bits_per_byte']:.4f} |")
+# ---- what transplant starts from: the transplanted base, one step at lr 1e-12 (no change)
+teacher=("teacher.path=$OUT/teacher-export" "teacher.dtype=fp32")
+config transplant-step0 "${teacher[@]}" "loss.cross_tokenizer=transplant" "train.max_steps=1" \
+  "optim.lr=1e-12" "schedule.warmup_steps=0" "schedule.decay=constant"
+run transplant-step0
+
+# ---- the three continuations from the base, per seed: same steps, lr, schedule and data order
+for seed in $SEEDS; do
+  common=("train.max_steps=$STEPS" "schedule.warmup_steps=$((STEPS / 20 + 1))" "data.seed=$seed" "train.seed=$seed")
+  config "ce-s$seed" "loss.kind=ce" "${common[@]}"
+  config "align-s$seed" "${teacher[@]}" "loss.cross_tokenizer=align" "${common[@]}"
+  config "transplant-s$seed" "${teacher[@]}" "loss.cross_tokenizer=transplant" "${common[@]}"
+  run "ce-s$seed" .testdata/gpt2
+  run "align-s$seed" .testdata/gpt2
+  run "transplant-s$seed"
+done
+printf 'total\t%s\t\n' $(($(date +%s) - START)) >> "$OUT/times.tsv"
+"$BIN" encode --tokenizer .testdata/qwen3 --input "$OUT/heldout.jsonl" --output "$OUT/heldout-qwen.jsonl" --threads 1
+
+python3 - "$OUT" "$STEPS" "$BASE_STEPS" "$TEACHER_STEPS" "$SEEDS" "$BIN" "$SEQ" <<'PY'
+import array, json, math, re, statistics, struct, subprocess, sys
+out, steps, bsteps, tsteps, seeds, bin_, seq = sys.argv[1:]
+seeds = seeds.split()
+ev = lambda name: json.load(open(f"{out}/eval-{name}.json"))
+keep = lambda e: {k: e[k] for k in ("bits_per_byte", "mean_ce", "tokens", "bytes")}
+res = {"settings": {"teacher_steps": int(tsteps), "base_steps": int(bsteps), "steps": int(steps), "seeds": seeds},
+       "teacher": keep(ev("teacher")), "base": keep(ev("base")), "transplant-step0": keep(ev("transplant-step0"))}
+lines = ["| model | steps | held-out tokens | bits per byte | vs CE only |", "|---|---|---|---|---|"]
+def row(label, n, e, vs=""):
+    lines.append(f"| {label} | {n} | {e['tokens']} | {e['bits_per_byte']:.4f} | {vs} |")
+row("teacher (Qwen tokenizer, CE)", tsteps, res["teacher"])
+row("base student (GPT-2 tokenizer, CE)", bsteps, res["base"])
+row("base after transplant, untrained (Qwen tokenizer)", f"{bsteps} + 0", res["transplant-step0"])
+ce = {s: ev(f"ce-s{s}")["bits_per_byte"] for s in seeds}
+for name, label in (("ce", "CE only (GPT-2 tokenizer)"), ("align", "`align` (GPT-2 tokenizer)"),
+                    ("transplant", "`transplant` (Qwen tokenizer)")):
+    per = {s: keep(ev(f"{name}-s{s}")) for s in seeds}
+    bpb = [per[s]["bits_per_byte"] for s in seeds]
+    rel = [per[s]["bits_per_byte"] / ce[s] - 1 for s in seeds]  # paired with the same seed's CE run
+    res[name] = {"per_seed": per, "bpb_mean": statistics.mean(bpb),
+                 "bpb_sd": statistics.stdev(bpb) if len(bpb) > 1 else 0.0,
+                 "vs_ce_mean": statistics.mean(rel), "vs_ce_min": min(rel), "vs_ce_max": max(rel)}
+    r = res[name]
+    spread = f" ± {r['bpb_sd']:.4f}" if len(bpb) > 1 else ""
+    vs = "" if name == "ce" else f"{100 * r['vs_ce_mean']:+.2f}% ({100 * r['vs_ce_min']:+.2f} .. {100 * r['vs_ce_max']:+.2f})"
+    lines.append(f"| student {label}, from the base | {bsteps} + {steps} | {per[seeds[0]]['tokens']} | "
+                 f"{r['bpb_mean']:.4f}{spread} | {vs} |")
+    lines.append(f"| &nbsp;&nbsp; per seed ({', '.join(seeds)}) | | | {', '.join(f'{b:.4f}' for b in bpb)} | |")
+# Diagnostics from the logs: transplant's rows, align's first-batch alignment.
+def grep(path, pat):
+    try:
+        for line in open(path, errors="replace"):
+            m = re.search(pat, line)
+            if m:
+                return m.group(0)
+    except OSError:
+        pass
+    return None
+res["transplant_rows"] = grep(f"{out}/transplant-step0/train.log", r"transplant: the student now has.*")
+res["align_first_batch"] = grep(f"{out}/align-s{seeds[0]}/train.log", r"align: in the first batch.*")
+# The held-out text in Qwen tokens: how many have a row copied from one GPT-2 token (the same
+# string in both vocabularies: the same byte-level alphabet) and how many an averaged row.
+qv = json.load(open(".testdata/qwen3/tokenizer.json"))["model"]["vocab"]
+gpt2 = json.load(open(".testdata/gpt2/encoder.json"))
+twins = {i for t, i in qv.items() if t in gpt2}
+ids = [i for l in open(f"{out}/heldout-qwen.jsonl") for i in json.loads(l)["ids"]]
+res["heldout_qwen_tokens"] = {"total": len(ids), "copied_row": sum(i in twins for i in ids),
+                              "averaged_row": sum(i not in twins for i in ids)}
+# Where the transplanted students put their probability: distill forward on the first 4 windows of
+# SEQ held-out Qwen tokens; the mean softmax mass on the rows without a GPT-2 twin (averaged and mean
+# rows), the mean NLL, and the NLL of the twin targets renormalised over the twin rows alone.
+twins.add(151643)  # <|endoftext|>: paired with GPT-2's by the vocabulary map
+T, W = int(seq), 4
+wins = [ids[k * T:(k + 1) * T] for k in range(W)]
+flat = array.array("q", [i for w in wins for i in w])
+hdr = json.dumps({"input_ids": {"dtype": "I64", "shape": [W, T], "data_offsets": [0, 8 * len(flat)]}}).encode()
+hdr += b" " * (-len(hdr) % 8)
+with open(f"{out}/diag-input.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(hdr)) + hdr + flat.tobytes())
+res["softmax_mass"] = {}
+for model in ("transplant-step0", f"transplant-s{seeds[0]}", "teacher"):
+    subprocess.run([bin_, "forward", "--model", f"{out}/{model}-export", "--input", f"{out}/diag-input.safetensors",
+                    "--output", f"{out}/diag-logits.safetensors"], check=True, capture_output=True)
+    raw = open(f"{out}/diag-logits.safetensors", "rb").read()
+    hl = struct.unpack("<Q", raw[:8])[0]
+    meta = json.loads(raw[8:8 + hl])["logits"]
+    V, (a, b) = meta["shape"][2], meta["data_offsets"]
+    logits = array.array("f")
+    logits.frombytes(raw[8 + hl + a:8 + hl + b])
+    is_twin = [i in twins for i in range(V)]
+    mass = nll = nll_twin = 0.0
+    n = nt = 0
+    for w in range(W):
+        for t in range(T - 1):
+            row = logits[(w * T + t) * V:(w * T + t + 1) * V]
+            m = max(row)
+            ex = [math.exp(x - m) for x in row]
+            z, zt = sum(ex), sum(e for e, k in zip(ex, is_twin) if k)
+            tgt = wins[w][t + 1]
+            mass += 1 - zt / z
+            nll -= row[tgt] - m - math.log(z)
+            n += 1
+            if is_twin[tgt]:
+                nll_twin -= row[tgt] - m - math.log(zt)
+                nt += 1
+    res["softmax_mass"][model] = {"positions": n, "mass_on_rows_without_twin": round(mass / n, 4),
+                                  "mean_nll": round(nll / n, 4), "twin_targets": nt,
+                                  "mean_nll_twin_targets_over_twin_rows": round(nll_twin / nt, 4)}
+# Training curves (metrics.jsonl, every train.log_every steps): CE per token of the run's own
+# tokenizer, mean over the seeds.
+curves = {}
+for name in ("ce", "align", "transplant"):
+    rows = [[json.loads(l) for l in open(f"{out}/{name}-s{s}/metrics.jsonl") if '"ce_loss"' in l] for s in seeds]
+    curves[name] = {"step": [r["step"] for r in rows[0]],
+                    "ce_loss": [round(statistics.mean(rs[k]["ce_loss"] for rs in rows), 4) for k in range(len(rows[0]))]}
+res["train_ce_curves"] = curves
+res["times_s"] = {l.split("\t")[0]: [int(x) for x in l.rstrip("\n").split("\t")[1:] if x]
+                  for l in open(f"{out}/times.tsv")}
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
-json.dump({k: {"bits_per_byte": v["bits_per_byte"], "mean_ce": v["mean_ce"], "tokens": v["tokens"], "bytes": v["bytes"]}
-           for k, v in res.items()}, open(f"{out}/results.json", "w"), indent=2)
+json.dump(res, open(f"{out}/results.json", "w"), indent=2)
 print("\n".join(lines))
 PY
