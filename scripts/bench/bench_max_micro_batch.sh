@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The largest micro-batch that fits on the GPU (issue #8), for distill and the eager HF peer
+# (scripts/bench/train_peer.py), on the workloads of scripts/bench/bench_train.sh: the same
+# config (T=2048, bf16 teacher, fp32 master student under bf16 autocast, no activation
+# checkpointing), micro-batches doubled from START until a run fails; each run takes 2 steps.
+#   scripts/bench/bench_max_micro_batch.sh [WORKLOAD ...]   (default: qwen7b_to_0.5b)
+# Writes $OUT_DIR/train_max_micro_batch.json (default docs/benchmarks).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT_DIR=${OUT_DIR:-docs/benchmarks}
+BIN=${DISTILL_BIN:-build/distill}
+START=${START:-8}
+LIMIT=${LIMIT:-128}
+SCRATCH=${SCRATCH:-/dev/shm/distill-maxmb}
+rm -rf "$SCRATCH"; mkdir -p "$OUT_DIR" "$SCRATCH"
+WORKLOADS=("$@")
+[[ ${#WORKLOADS[@]} -gt 0 ]] || WORKLOADS=(qwen7b_to_0.5b)
+
+workload() {
+  case $1 in
+    qwen7b_to_0.5b) echo "bench/configs/qwen2.5-7b bench/configs/qwen2.5-0.5b .testdata/qwen3/tokenizer.json" ;;
+    qwen1.5b_to_0.5b) echo "bench/configs/qwen2.5-1.5b bench/configs/qwen2.5-0.5b .testdata/qwen3/tokenizer.json" ;;
+    llama7b_to_opt125m) echo "bench/configs/llama-2-7b bench/configs/opt-125m-vocab32000 .testdata/llama2/tokenizer.json" ;;
+    *) echo "bench_max_micro_batch: unknown workload '$1'" >&2; exit 2 ;;
+  esac
+}
+
+data=$SCRATCH/rows.jsonl
+python3 - "$data" "$((2 * LIMIT))" <<'PY'
+import json, random, sys
+random.seed(8)
+with open(sys.argv[1], "w") as f:
+    for _ in range(int(sys.argv[2])):
+        f.write(json.dumps({"input_ids": [random.randrange(32000) for _ in range(2049)]}) + "\n")
+PY
+
+results=$SCRATCH/results.jsonl
+: > "$results"
+for name in "${WORKLOADS[@]}"; do
+  read -r teacher student tok <<<"$(workload "$name")"
+  for side in distill peer; do
+    mb=$START
+    while (( mb <= LIMIT )); do
+      run=$SCRATCH/$name-$side-$mb
+      mkdir -p "$run"
+      if [[ $side == distill ]]; then
+        python3 - "$teacher" "$student" "$tok" "$data" "$run/run" "$mb" > "$run/config.json" <<'PY'
+import json, sys
+t, s, tok, data, run, mb = sys.argv[1:]
+print(json.dumps({
+    "teacher": {"path": t, "dtype": "bf16", "tokenizer": tok, "init": "random"},
+    "student": {"path": s, "dtype": "fp32", "tokenizer": tok, "init": "random"},
+    "data": {"train": [data], "seq_len": 2048, "packing": False, "shuffle": False, "long_samples": "cut",
+             "valid_fraction": 0},
+    "loss": {"kind": "forward_kl", "temperature": 2.0, "alpha": 0.5},
+    "optim": {"lr": 1e-4, "grad_clip": 1.0}, "schedule": {"warmup_steps": 1},
+    "train": {"device": "cuda", "precision": "bf16", "micro_batch": int(mb), "grad_accum": 1, "max_steps": 2,
+              "log_every": 1},
+    "checkpoint": {"dir": run, "every_steps": 0, "keep_last": 1}}))
+PY
+        if "$BIN" train --config "$run/config.json" > "$run/log" 2>&1; then
+          peak=$(python3 -c "import json,sys; print(max(json.loads(l).get('peak_mem_gib',0) for l in open(sys.argv[1]) if l.strip()))" "$run/run/metrics.jsonl")
+          ok=1
+        else
+          ok=0; peak=null
+        fi
+      else
+        if python3 scripts/bench/train_peer.py --teacher "$teacher" --student "$student" --data "$data" \
+             --micro-batch "$mb" --steps 2 --warmup 1 > "$run/peer.json" 2> "$run/log"; then
+          peak=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['peak_gib'])" "$run/peer.json")
+          ok=1
+        else
+          ok=0; peak=null
+        fi
+      fi
+      echo "{\"workload\": \"$name\", \"side\": \"$side\", \"micro_batch\": $mb, \"fits\": $ok, \"peak_gib\": $peak}" | tee -a "$results"
+      rm -rf "$run/run"
+      (( ok == 1 )) || break
+      mb=$((mb * 2))
+    done
+  done
+done
+python3 - "$results" "$OUT_DIR" "$START" "$LIMIT" <<'PY'
+import json, os, sys, torch
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+out = {"gpu": torch.cuda.get_device_name(0), "seq_len": 2048, "search": f"doubling from {sys.argv[3]} up to {sys.argv[4]}",
+       "peer": "scripts/bench/train_peer.py, eager", "runs": rows, "largest": {}}
+for w in sorted({r["workload"] for r in rows}):
+    out["largest"][w] = {side: max([r["micro_batch"] for r in rows if r["workload"] == w and r["side"] == side and r["fits"]],
+                                   default=None) for side in ("distill", "peer")}
+json.dump(out, open(os.path.join(sys.argv[2], "train_max_micro_batch.json"), "w"), indent=2)
+print(json.dumps(out["largest"], indent=2))
+PY
