@@ -285,10 +285,15 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
     const std::int64_t rows = std::max<std::int64_t>(parts.teacher->spec().vocab_size,
                                                      static_cast<std::int64_t>(teacher_tokenizer->vocab_size()));
     const xtok::TransplantPlan plan = xtok::plan_transplant(*teacher_tokenizer, *student_tokenizer, *vocab_map, rows);
-    parts.student = xtok::transplant(*parts.student, plan, teacher_tokenizer->special_tokens());
+    parts.student = xtok::transplant(*parts.student, plan, teacher_tokenizer->special_tokens(),
+                                     config.loss.transplant_new_rows == "mean" ? xtok::NewRows::kMean
+                                                                                 : xtok::NewRows::kPieces);
     log::info("transplant: the student now has the teacher's {} vocabulary rows: {} copied from one student token, "
-              "{} averaged over the student's tokens of their string, {} set to the mean embedding",
-              rows, plan.copied, plan.averaged, plan.fallback);
+              "{} made of several student tokens ({}), {} set to the mean embedding",
+              rows, plan.copied, plan.averaged,
+              config.loss.transplant_new_rows == "mean" ? "head rows at the mean row, loss.transplant_new_rows = mean"
+                                                        : "the mean of their rows",
+              plan.fallback);
   }
   if (align) {
     const auto ids = [](const std::vector<std::int64_t>& v) {

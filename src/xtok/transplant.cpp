@@ -74,13 +74,15 @@ models::ModelSpec transplanted_spec(models::ModelSpec spec, std::int64_t rows, c
 
 namespace {
 
-// old (Vs, E) -> (rows, E): row r = mean of old[sources[r]], or the mean of all rows.
-at::Tensor rebuild_rows(const at::Tensor& old, const TransplantPlan& plan) {
+// old (Vs, E) -> (rows, E): row r = mean of old[sources[r]], or the mean of all rows (no sources,
+// or several when `pieces` is false).
+at::Tensor rebuild_rows(const at::Tensor& old, const TransplantPlan& plan, bool pieces) {
   const auto rows = static_cast<std::int64_t>(plan.sources.size());
   std::vector<std::int64_t> dst, src;
   std::vector<float> weight;
   for (std::int64_t r = 0; r < rows; ++r) {
     const auto& ids = plan.sources[static_cast<std::size_t>(r)];
+    if (!pieces && ids.size() > 1) continue;
     for (const auto id : ids) {
       if (id < 0 || id >= old.size(0)) continue;  // a tokenizer id past the model's rows
       dst.push_back(r);
@@ -107,7 +109,7 @@ at::Tensor rebuild_rows(const at::Tensor& old, const TransplantPlan& plan) {
 }  // namespace
 
 models::CausalLM transplant(models::CausalLMImpl& student, const TransplantPlan& plan,
-                            const tokenizer::SpecialTokens& teacher_special) {
+                            const tokenizer::SpecialTokens& teacher_special, NewRows new_rows) {
   const auto rows = static_cast<std::int64_t>(plan.sources.size());
   models::ModelSpec spec = transplanted_spec(student.spec(), rows, teacher_special);
   const auto options = at::TensorOptions().dtype(student.dtype()).device(student.device());
@@ -119,7 +121,9 @@ models::CausalLM transplant(models::CausalLMImpl& student, const TransplantPlan&
     if (!old) throw Error(ExitCode::kInternal, "transplant: no student parameter " + item.key());
     at::Tensor p = item.value();
     if (item.key() == "embed.weight" || item.key() == "lm_head.weight") {
-      p.copy_(rebuild_rows(*old, plan));
+      // The head's rule applies to the head, and to the embedding when it is the head (tied).
+      const bool head = item.key() == "lm_head.weight" || spec.tie_word_embeddings;
+      p.copy_(rebuild_rows(*old, plan, !(head && new_rows == NewRows::kMean)));
     } else {
       p.copy_(*old);
     }

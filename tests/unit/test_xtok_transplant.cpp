@@ -29,7 +29,7 @@ TEST_P(XtokTransplant, KeepsTheLogitsOfTokensCopiedFromOneStudentToken) {
   ASSERT_EQ(student->spec().vocab_size, 1000);
   tokenizer::SpecialTokens teacher_special;
   teacher_special.eos = 1199;
-  models::CausalLM moved = xtok::transplant(*student, reversed_plan(), teacher_special);
+  models::CausalLM moved = xtok::transplant(*student, reversed_plan(), teacher_special, xtok::NewRows::kPieces);
   EXPECT_EQ(moved->spec().vocab_size, 1200);
   EXPECT_EQ(moved->spec().hf_config["vocab_size"], 1200);
   EXPECT_EQ(moved->spec().hf_config["eos_token_id"], 1199);
@@ -48,6 +48,27 @@ TEST_P(XtokTransplant, KeepsTheLogitsOfTokensCopiedFromOneStudentToken) {
   const at::Tensor w_old = student->lm_head_weight(), w_new = moved->lm_head_weight();
   EXPECT_TRUE(at::allclose(w_new[1003], (w_old[3] + w_old[103]) / 2, 1e-6, 1e-7));
   EXPECT_TRUE(at::allclose(w_new[1150], w_old.mean(0), 1e-6, 1e-7));
+}
+
+// NewRows::kMean: the head's rows that average several student rows start at the mean of all rows
+// instead (a tied embedding with them); an untied input embedding keeps the pieces' mean; copied
+// rows are unchanged, so the logits of copied tokens are too.
+TEST_P(XtokTransplant, MeanNewRowsStartTheHeadAtTheMeanRow) {
+  models::CausalLM student = models::load_model(testing::model_dir(GetParam()), {at::kFloat, at::kCPU, true});
+  tokenizer::SpecialTokens teacher_special;
+  models::CausalLM moved = xtok::transplant(*student, reversed_plan(), teacher_special, xtok::NewRows::kMean);
+  at::NoGradGuard no_grad;
+  const at::Tensor w_old = student->lm_head_weight(), w_new = moved->lm_head_weight();
+  EXPECT_TRUE(at::allclose(w_new[1003], w_old.mean(0), 1e-6, 1e-7));
+  EXPECT_TRUE(at::allclose(w_new[1150], w_old.mean(0), 1e-6, 1e-7));
+  EXPECT_TRUE(at::equal(w_new[999 - 42], w_old[42]));
+  const at::Tensor e_old = student->named_parameters()["embed.weight"];
+  const at::Tensor e_new = moved->named_parameters()["embed.weight"];
+  const at::Tensor want = moved->spec().tie_word_embeddings ? e_old.mean(0) : (e_old[3] + e_old[103]) / 2;
+  EXPECT_TRUE(at::allclose(e_new[1003], want, 1e-6, 1e-7)) << GetParam();
+  const at::Tensor old_ids = at::tensor({5, 17, 300}, at::kLong).unsqueeze(0);
+  const at::Tensor reordered = moved->forward(999 - old_ids).narrow(-1, 0, 1000).flip({-1});
+  EXPECT_TRUE(at::allclose(reordered, student->forward(old_ids), 1e-6, 1e-6));
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, XtokTransplant, ::testing::Values("opt", "qwen2", "llama"));
