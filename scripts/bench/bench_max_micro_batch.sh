@@ -16,23 +16,9 @@ rm -rf "$SCRATCH"; mkdir -p "$OUT_DIR" "$SCRATCH"
 WORKLOADS=("$@")
 [[ ${#WORKLOADS[@]} -gt 0 ]] || WORKLOADS=(qwen7b_to_0.5b)
 
-workload() {
-  case $1 in
-    qwen7b_to_0.5b) echo "bench/configs/qwen2.5-7b bench/configs/qwen2.5-0.5b .testdata/qwen3/tokenizer.json" ;;
-    qwen1.5b_to_0.5b) echo "bench/configs/qwen2.5-1.5b bench/configs/qwen2.5-0.5b .testdata/qwen3/tokenizer.json" ;;
-    llama7b_to_opt125m) echo "bench/configs/llama-2-7b bench/configs/opt-125m-vocab32000 .testdata/llama2/tokenizer.json" ;;
-    *) echo "bench_max_micro_batch: unknown workload '$1'" >&2; exit 2 ;;
-  esac
-}
-
+source scripts/bench/workloads.sh
 data=$SCRATCH/rows.jsonl
-python3 - "$data" "$((2 * LIMIT))" <<'PY'
-import json, random, sys
-random.seed(8)
-with open(sys.argv[1], "w") as f:
-    for _ in range(int(sys.argv[2])):
-        f.write(json.dumps({"input_ids": [random.randrange(32000) for _ in range(2049)]}) + "\n")
-PY
+make_rows "$data" "$((2 * LIMIT))"
 
 results=$SCRATCH/results.jsonl
 : > "$results"

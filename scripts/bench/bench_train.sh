@@ -19,24 +19,10 @@ mkdir -p "$OUT_DIR" "$SCRATCH"
 WORKLOADS=("$@")
 [[ ${#WORKLOADS[@]} -gt 0 ]] || WORKLOADS=(qwen7b_to_0.5b qwen1.5b_to_0.5b llama7b_to_opt125m)
 
-workload() {  # name -> "teacher student tokenizer"
-  case $1 in
-    qwen7b_to_0.5b) echo "bench/configs/qwen2.5-7b bench/configs/qwen2.5-0.5b .testdata/qwen3/tokenizer.json" ;;
-    qwen1.5b_to_0.5b) echo "bench/configs/qwen2.5-1.5b bench/configs/qwen2.5-0.5b .testdata/qwen3/tokenizer.json" ;;
-    llama7b_to_opt125m) echo "bench/configs/llama-2-7b bench/configs/opt-125m-vocab32000 .testdata/llama2/tokenizer.json" ;;
-    *) echo "bench_train: unknown workload '$1'" >&2; exit 2 ;;
-  esac
-}
-
-# 4 * STEPS rows of 2049 random ids below 32000 (valid in every vocabulary here).
+source scripts/bench/workloads.sh
+# 4 * STEPS rows (the peer reads the same ones).
 data=$SCRATCH/rows.jsonl
-python3 - "$data" "$STEPS" <<'PY'
-import json, random, sys
-random.seed(8)
-with open(sys.argv[1], "w") as f:
-    for _ in range(4 * int(sys.argv[2])):
-        f.write(json.dumps({"input_ids": [random.randrange(32000) for _ in range(2049)]}) + "\n")
-PY
+make_rows "$data" "$((4 * STEPS))"
 
 # distill config: workload paths, init mode (random | pretrained), steps, run dir, profile flag.
 make_config() {  # teacher student tokenizer init steps run_dir profile log_every -> stdout

@@ -16,14 +16,9 @@ CAP=${CAP:-24}
 MB=${MB:-4}
 SCRATCH=${SCRATCH:-/dev/shm/distill-24gib}
 rm -rf "$SCRATCH"; mkdir -p "$OUT_DIR" "$SCRATCH"
+source scripts/bench/workloads.sh
 data=$SCRATCH/rows.jsonl
-python3 - "$data" "$((STEPS * MB))" <<'PY'
-import json, random, sys
-random.seed(8)
-with open(sys.argv[1], "w") as f:
-    for _ in range(int(sys.argv[2])):
-        f.write(json.dumps({"input_ids": [random.randrange(32000) for _ in range(2049)]}) + "\n")
-PY
+make_rows "$data" "$((STEPS * MB))"
 
 config() {  # run_dir offload grad_checkpointing steps
   python3 - "$@" "$data" "$CAP" "$MB" <<'PY'
