@@ -83,6 +83,28 @@ at::Tensor math_attention(const at::Tensor& q, at::Tensor k, at::Tensor v, doubl
 }
 #endif
 
+// q (B, H, Tq, D), k and v (B, KV, Tk, D): attention under an additive mask (undefined: none) or,
+// with `is_causal` (SDPA builds only; needs no mask), the causal rule. Grouped query heads share
+// their key/value head.
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask, bool is_causal,
+                  double scale) {
+#ifdef DISTILL_HAS_SDPA
+  // No mask must be an empty optional: SDPA rejects an undefined tensor.
+  const c10::optional<at::Tensor> attn_mask = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
+#ifdef DISTILL_HAS_SDPA_GQA
+  return at::scaled_dot_product_attention(q, k, v, attn_mask, 0.0, is_causal, scale, k.size(1) != q.size(1));
+#else
+  const std::int64_t groups = q.size(1) / k.size(1);
+  const at::Tensor kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
+  const at::Tensor vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
+  return at::scaled_dot_product_attention(q, kk, vv, attn_mask, 0.0, is_causal, scale);
+#endif
+#else
+  TORCH_CHECK(!is_causal, "attend: is_causal needs SDPA; pass the causal mask instead");
+  return math_attention(q, k, v, scale, mask);
+#endif
+}
+
 }  // namespace
 
 ProjImpl::ProjImpl(std::int64_t out, std::int64_t in, bool with_bias, const at::TensorOptions& options) {
@@ -157,33 +179,11 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
   if (window >= T) window = 0;  // a window longer than the sequence changes nothing
   const bool plain_causal = window == 0 && !masks.key_padding.defined();
 #ifdef DISTILL_HAS_SDPA
-#ifdef DISTILL_HAS_SDPA_GQA
-  const bool gqa = k.size(1) != q.size(1);
-  at::Tensor kk = k, vv = v;
+  if (plain_causal) return attend(q, k, v, at::Tensor(), /*is_causal=*/true, scale);
 #else
-  const bool gqa = false;
-  const std::int64_t groups = q.size(1) / k.size(1);
-  at::Tensor kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
-  at::Tensor vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
+  (void)plain_causal;  // the math fallback always takes the mask
 #endif
-  if (plain_causal) {
-#ifdef DISTILL_HAS_SDPA_GQA
-    return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, /*is_causal=*/true, scale, gqa);
-#else
-    return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, /*is_causal=*/true, scale);
-#endif
-  }
-  const at::Tensor mask = additive_mask(masks, window, q.options());
-#ifdef DISTILL_HAS_SDPA_GQA
-  return at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, /*is_causal=*/false, scale, gqa);
-#else
-  (void)gqa;
-  return at::scaled_dot_product_attention(q, kk, vv, mask, 0.0, /*is_causal=*/false, scale);
-#endif
-#else
-  (void)plain_causal;
-  return math_attention(q, k, v, scale, additive_mask(masks, window, q.options()));
-#endif
+  return attend(q, k, v, additive_mask(masks, window, q.options()), /*is_causal=*/false, scale);
 }
 
 at::Tensor offset_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
@@ -212,20 +212,7 @@ at::Tensor offset_causal_attention(const at::Tensor& q, const at::Tensor& k, con
     mask = at::zeros({1, 1, Tq, Tk}, q.options());
     mask.masked_fill_(allowed.logical_not().view({1, 1, Tq, Tk}), lowest(q.scalar_type()));
   }
-#ifdef DISTILL_HAS_SDPA
-  // No mask must be an empty optional: SDPA rejects an undefined tensor.
-  const c10::optional<at::Tensor> attn_mask = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
-#ifdef DISTILL_HAS_SDPA_GQA
-  return at::scaled_dot_product_attention(q, k, v, attn_mask, 0.0, /*is_causal=*/false, scale, k.size(1) != q.size(1));
-#else
-  const std::int64_t groups = q.size(1) / k.size(1);
-  const at::Tensor kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
-  const at::Tensor vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
-  return at::scaled_dot_product_attention(q, kk, vv, attn_mask, 0.0, /*is_causal=*/false, scale);
-#endif
-#else
-  return math_attention(q, k, v, scale, mask);
-#endif
+  return attend(q, k, v, mask, /*is_causal=*/false, scale);
 }
 
 at::Tensor static_decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
@@ -245,18 +232,7 @@ at::Tensor static_decode_attention(const at::Tensor& q, const at::Tensor& k, con
 #ifdef DISTILL_HAS_SDPA_CUDNN_SWITCH
   const NoCudnnAttention no_cudnn(q.is_cuda());  // see offset_causal_attention
 #endif
-#ifdef DISTILL_HAS_SDPA
-#ifdef DISTILL_HAS_SDPA_GQA
-  return at::scaled_dot_product_attention(q, k, v, it->second, 0.0, /*is_causal=*/false, scale, k.size(1) != q.size(1));
-#else
-  const std::int64_t groups = q.size(1) / k.size(1);
-  const at::Tensor kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
-  const at::Tensor vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
-  return at::scaled_dot_product_attention(q, kk, vv, it->second, 0.0, /*is_causal=*/false, scale);
-#endif
-#else
-  return math_attention(q, k, v, scale, it->second);
-#endif
+  return attend(q, k, v, it->second, /*is_causal=*/false, scale);
 }
 
 at::Tensor activate(const at::Tensor& x, Activation act) {
