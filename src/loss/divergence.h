@@ -39,6 +39,14 @@ struct ChunkSums {
 ChunkSums chunk_loss(at::Tensor student_logits, at::Tensor teacher_logits, const at::Tensor& labels,
                      const KdLossOptions& options, bool with_grad);
 
+// The fused CUDA kernel (kd_rows.h, kd_rows_dispatch.cpp) in place of chunk_loss: for CUDA logits of
+// one floating type (fp32, bf16, fp16), forward KL (or no KD term) and options.fused_kernel. It takes
+// the logits in their own dtype and returns grad_logits in it; otherwise the same contract.
+bool fused_chunk_applies(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
+                         const KdLossOptions& options);
+ChunkSums fused_chunk_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
+                           const at::Tensor& labels, const KdLossOptions& options, bool with_grad);
+
 }  // namespace distill::loss::detail
 
 namespace distill::loss::detail {

@@ -111,19 +111,29 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
   for (std::int64_t start = 0; start < n_rows; start += options.chunk_tokens) {
     const std::int64_t n = std::min(options.chunk_tokens, n_rows - start);
     const at::Tensor h = hs.narrow(0, start, n);                                  // (n, Es)
-    at::Tensor s = at::mm(h, ws.t()).to(at::kFloat);  // (n, Vs)
-    at::Tensor t;                                      // (n, Vt)
+    at::Tensor s = at::mm(h, ws.t());  // (n, Vs), compute dtype
+    at::Tensor t;                       // (n, Vt)
     detail::ChunkSums sums;
     if (in.teacher_rows.defined()) {
       const at::Tensor rows = in.teacher_rows.narrow(0, start, n);                           // (n)
       const at::Tensor th = in.teacher_hidden.index_select(0, rows.clamp_min(0));            // (n, Et)
       t = at::mm(th, wt.t()).to(at::kFloat);
+      s = s.to(at::kFloat);
       sums = detail::aligned_chunk_loss(std::move(s), std::move(t), in.labels.narrow(0, start, n), rows.ge(0),
                                         in.exact.narrow(0, start, n), in.shared_student, in.shared_teacher, options,
                                         with_grad);
     } else {
-      if (with_teacher) t = at::mm(in.teacher_hidden.narrow(0, start, n), wt.t()).to(at::kFloat);
-      sums = detail::chunk_loss(std::move(s), std::move(t), in.labels.narrow(0, start, n), options, with_grad);
+      if (with_teacher) t = at::mm(in.teacher_hidden.narrow(0, start, n), wt.t());
+      const at::Tensor labels = in.labels.narrow(0, start, n);
+      if (detail::fused_chunk_applies(s, t, options)) {
+        sums = detail::fused_chunk_loss(s, t, labels, options, with_grad);  // the logits' dtype throughout
+        s.reset();
+        t.reset();
+      } else {
+        s = s.to(at::kFloat);
+        if (t.defined()) t = t.to(at::kFloat);
+        sums = detail::chunk_loss(std::move(s), std::move(t), labels, options, with_grad);
+      }
     }
     kd.add_(sums.kd);
     ce.add_(sums.ce);

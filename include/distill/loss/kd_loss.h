@@ -33,6 +33,8 @@ struct KdLossOptions {
   std::int64_t ignore_index = -100; // labels equal to it (padding, prompts) are not counted
   bool entropies = true;            // also compute teacher/student entropies (monitoring only; ~1/3 of the
                                     // loss's elementwise passes: the trainer asks only on steps it logs)
+  bool fused_kernel = true;         // CUDA: one fused kernel per chunk for forward KL / CE (src/loss/kd_rows.cu);
+                                    // false = the ATen path (tests compare the two)
 };
 
 // The loss.* keys of a config (loss.cross_tokenizer is not the loss's business).
