@@ -105,7 +105,7 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
   const at::Tensor& b = up_->bias;
   const at::Tensor gate = b.defined() ? at::linear(x, w.narrow(0, 0, I), b.narrow(0, 0, I)) : at::linear(x, w.narrow(0, 0, I));
   const at::Tensor up = b.defined() ? at::linear(x, w.narrow(0, I, I), b.narrow(0, I, I)) : at::linear(x, w.narrow(0, I, I));
-  const at::Tensor h = activate(gate, spec_->activation) * up;  // (B, T, I)
+  const at::Tensor h = gated_activation(gate, up, spec_->activation);  // (B, T, I)
   if (observer_) observer_->mlp_hidden(layer_, h);
   return down_->forward(h);
 }

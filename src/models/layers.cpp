@@ -9,6 +9,8 @@
 #include <cmath>
 #include <limits>
 
+#include "fused_ops.h"
+
 namespace distill::models {
 namespace {
 
@@ -127,6 +129,7 @@ at::Tensor NormImpl::forward(const at::Tensor& x) const {
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (at::Tensor y = fused::rms_norm(x, weight, eps); y.defined()) return y;
   at::Tensor h = x.to(at::kFloat);
   const at::Tensor variance = h.pow(2).mean(-1, /*keepdim=*/true);
   h = h * at::rsqrt(variance + eps);
@@ -164,6 +167,7 @@ RopeTables rope_tables(const at::Tensor& inv_freq, const at::Tensor& positions, 
 }
 
 at::Tensor apply_rope(const at::Tensor& x, const RopeTables& t, bool in_fp32) {
+  if (at::Tensor y = fused::rope(x, t.cos, t.sin, in_fp32); y.defined()) return y;
   const at::Tensor cos = t.cos.unsqueeze(1);  // (B, 1, T, D)
   const at::Tensor sin = t.sin.unsqueeze(1);
   const at::Tensor h = in_fp32 ? x.to(at::kFloat) : x;
@@ -243,6 +247,13 @@ at::Tensor activate(const at::Tensor& x, Activation act) {
     case Activation::kGelu: return at::gelu(x);
   }
   return x;
+}
+
+at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, Activation act) {
+  if (act == Activation::kSiLU) {
+    if (at::Tensor h = fused::silu_mul(gate, up); h.defined()) return h;
+  }
+  return activate(gate, act) * up;
 }
 
 }  // namespace distill::models

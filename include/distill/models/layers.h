@@ -76,5 +76,13 @@ at::Tensor static_decode_attention(const at::Tensor& q, const at::Tensor& k, con
                                    std::int64_t window, AttentionMasks& masks);
 
 at::Tensor activate(const at::Tensor& x, Activation act);
+// activate(gate) * up: a gated MLP's elementwise step (SiLU fused on CUDA).
+at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, Activation act);
+
+// The fused CUDA kernels for RMSNorm, SiLU(gate) * up and RoPE (src/models/fused_kernels.cu) run
+// wherever they apply in CUDA builds; DISTILL_FUSED_KERNELS=0 in the environment, or
+// set_fused_kernels(false), keeps the unfused ATen ops, which are the reference they are tested against.
+void set_fused_kernels(bool on);
+bool fused_kernels_enabled();
 
 }  // namespace distill::models

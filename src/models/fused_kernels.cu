@@ -1,0 +1,398 @@
+// Fused CUDA kernels for RMSNorm, SiLU(gate) * up and the rotary embedding (fused_kernels.h says
+// what each computes). All arithmetic is fp32; "R(.)" below is a rounding to the tensors' type T,
+// placed where ATen's bf16/fp16 ops round, so that the results follow the unfused path closely
+// (bit for bit where no reduction is involved).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "fused_kernels.h"
+
+namespace distill::models::kernels {
+
+namespace {
+
+__device__ __forceinline__ float load(float x) { return x; }
+__device__ __forceinline__ float load(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float load(__half x) { return __half2float(x); }
+
+template <typename T>
+__device__ __forceinline__ T store(float x);
+template <>
+__device__ __forceinline__ float store<float>(float x) {
+  return x;
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 store<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+template <>
+__device__ __forceinline__ __half store<__half>(float x) {
+  return __float2half_rn(x);
+}
+
+// x rounded to T and back: where ATen's T-typed op would round.
+template <typename T>
+__device__ __forceinline__ float R(float x) {
+  return load(store<T>(x));
+}
+
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Pack {
+  T v[N];
+};
+
+template <typename T, int N>
+__device__ __forceinline__ void load_pack(const T* p, float (&out)[N]) {
+  const Pack<T, N> v = *reinterpret_cast<const Pack<T, N>*>(p);
+#pragma unroll
+  for (int k = 0; k < N; ++k) out[k] = load(v.v[k]);
+}
+
+template <typename T, int N>
+__device__ __forceinline__ void store_pack(T* p, const float (&in)[N]) {
+  Pack<T, N> v;
+#pragma unroll
+  for (int k = 0; k < N; ++k) v.v[k] = store<T>(in[k]);
+  *reinterpret_cast<Pack<T, N>*>(p) = v;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+bool aligned(const void* p, std::size_t bytes) {
+  return p == nullptr || reinterpret_cast<std::uintptr_t>(p) % bytes == 0;
+}
+
+const char* last_error() {
+  const cudaError_t err = cudaGetLastError();
+  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
+}
+
+unsigned blocks_for(std::int64_t work, int threads, std::int64_t cap = 65535LL * 32) {
+  std::int64_t b = (work + threads - 1) / threads;
+  if (b > cap) b = cap;
+  return static_cast<unsigned>(b < 1 ? 1 : b);
+}
+
+// ------------------------------------------------------------------------------------- RMSNorm
+// One warp per row, 8 rows per block of 256 threads.
+constexpr int kNormThreads = 256;
+constexpr int kNormRows = kNormThreads / 32;
+
+template <typename T, int N>
+__global__ void __launch_bounds__(kNormThreads) rms_forward_kernel(RmsNormArgs a) {
+  const int lane = threadIdx.x % 32;
+  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kNormRows + threadIdx.x / 32;
+  if (row >= a.rows) return;
+  const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
+  const T* w = static_cast<const T*>(a.w);
+  T* y = static_cast<T*>(a.y) + row * a.dim;
+  float ss = 0.f;
+  for (std::int64_t c = lane * N; c < a.dim; c += 32 * N) {
+    float v[N];
+    load_pack<T, N>(x + c, v);
+#pragma unroll
+    for (int k = 0; k < N; ++k) ss += v[k] * v[k];
+  }
+  ss = warp_sum(ss);
+  const float r = rsqrtf(ss / static_cast<float>(a.dim) + a.eps);
+  if (a.rstd != nullptr && lane == 0) a.rstd[row] = r;
+  for (std::int64_t c = lane * N; c < a.dim; c += 32 * N) {
+    float v[N], g[N], o[N];
+    load_pack<T, N>(x + c, v);
+    load_pack<T, N>(w + c, g);
+#pragma unroll
+    for (int k = 0; k < N; ++k) o[k] = g[k] * R<T>(v[k] * r);  // weight * to_T(x * rstd)
+    store_pack<T, N>(y + c, o);
+  }
+}
+
+// d/dx of w * R(x * r): with g = R(gy * w) (the gradient reaching the normalised row),
+// gx = r * g - r^3 * x * sum(g * x) / dim.
+template <typename T, int N>
+__global__ void __launch_bounds__(kNormThreads) rms_backward_x_kernel(RmsNormArgs a) {
+  const int lane = threadIdx.x % 32;
+  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kNormRows + threadIdx.x / 32;
+  if (row >= a.rows) return;
+  const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
+  const T* w = static_cast<const T*>(a.w);
+  const T* gy = static_cast<const T*>(a.gy) + row * a.dim;
+  T* gx = static_cast<T*>(a.gx) + row * a.dim;
+  const float r = a.rstd[row];
+  float dot = 0.f;
+  for (std::int64_t c = lane * N; c < a.dim; c += 32 * N) {
+    float v[N], wv[N], gv[N];
+    load_pack<T, N>(x + c, v);
+    load_pack<T, N>(w + c, wv);
+    load_pack<T, N>(gy + c, gv);
+#pragma unroll
+    for (int k = 0; k < N; ++k) dot += R<T>(gv[k] * wv[k]) * v[k];
+  }
+  dot = warp_sum(dot);
+  const float coef = r * r * r * dot / static_cast<float>(a.dim);
+  for (std::int64_t c = lane * N; c < a.dim; c += 32 * N) {
+    float v[N], wv[N], gv[N], o[N];
+    load_pack<T, N>(x + c, v);
+    load_pack<T, N>(w + c, wv);
+    load_pack<T, N>(gy + c, gv);
+#pragma unroll
+    for (int k = 0; k < N; ++k) o[k] = r * R<T>(gv[k] * wv[k]) - coef * v[k];
+    store_pack<T, N>(gx + c, o);
+  }
+}
+
+// gw[c] = sum over rows of gy * R(x * r): one thread per column, blockIdx.y picks a slice of
+// rows; each slice writes its own partial row (deterministic, summed by the caller).
+constexpr int kPartialRows = 64;
+
+template <typename T>
+__global__ void __launch_bounds__(256) rms_backward_w_kernel(RmsNormArgs a) {
+  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= a.dim) return;
+  const std::int64_t slices = gridDim.y, per = (a.rows + slices - 1) / slices;
+  const std::int64_t begin = blockIdx.y * per, end = begin + per < a.rows ? begin + per : a.rows;
+  const T* x = static_cast<const T*>(a.x);
+  const T* gy = static_cast<const T*>(a.gy);
+  float acc = 0.f;
+  for (std::int64_t row = begin; row < end; ++row) {
+    acc += load(gy[row * a.dim + c]) * R<T>(load(x[row * a.x_stride + c]) * a.rstd[row]);
+  }
+  a.gw_partial[blockIdx.y * a.dim + c] = acc;
+}
+
+template <typename T>
+const char* rms_forward_typed(const RmsNormArgs& a, cudaStream_t stream) {
+  constexpr int kPack = 16 / static_cast<int>(sizeof(T));
+  const bool packed = a.dim % kPack == 0 && a.x_stride % kPack == 0 && aligned(a.x, 16) && aligned(a.w, 16) &&
+                      aligned(a.y, 16);
+  const unsigned blocks = blocks_for(a.rows, kNormRows, 0x7fffffffLL);
+  if (packed) {
+    rms_forward_kernel<T, kPack><<<blocks, kNormThreads, 0, stream>>>(a);
+  } else {
+    rms_forward_kernel<T, 1><<<blocks, kNormThreads, 0, stream>>>(a);
+  }
+  return last_error();
+}
+
+template <typename T>
+const char* rms_backward_typed(const RmsNormArgs& a, cudaStream_t stream) {
+  constexpr int kPack = 16 / static_cast<int>(sizeof(T));
+  const bool packed = a.dim % kPack == 0 && a.x_stride % kPack == 0 && aligned(a.x, 16) && aligned(a.w, 16) &&
+                      aligned(a.gy, 16) && aligned(a.gx, 16);
+  const unsigned blocks = blocks_for(a.rows, kNormRows, 0x7fffffffLL);
+  if (packed) {
+    rms_backward_x_kernel<T, kPack><<<blocks, kNormThreads, 0, stream>>>(a);
+  } else {
+    rms_backward_x_kernel<T, 1><<<blocks, kNormThreads, 0, stream>>>(a);
+  }
+  if (const char* err = last_error()) return err;
+  const dim3 grid(blocks_for(a.dim, 256), static_cast<unsigned>(rms_norm_partial_rows(a.rows, a.dim)));
+  rms_backward_w_kernel<T><<<grid, 256, 0, stream>>>(a);
+  return last_error();
+}
+
+// ------------------------------------------------------------------------------- SiLU(gate) * up
+constexpr int kElemThreads = 256;
+
+__device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
+
+template <typename T, int N>
+__global__ void __launch_bounds__(kElemThreads) silu_mul_forward_kernel(SiluMulArgs a) {
+  const std::int64_t packs = a.n / N;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < packs;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    float g[N], u[N], h[N];
+    load_pack<T, N>(static_cast<const T*>(a.gate) + i * N, g);
+    load_pack<T, N>(static_cast<const T*>(a.up) + i * N, u);
+#pragma unroll
+    for (int k = 0; k < N; ++k) h[k] = R<T>(silu(g[k])) * u[k];
+    store_pack<T, N>(static_cast<T*>(a.h) + i * N, h);
+  }
+}
+
+// ATen's order: g_up = gh * R(silu(g)); g_silu = R(gh * up); g_gate = g_silu * s * (1 + g (1 - s)).
+template <typename T, int N>
+__global__ void __launch_bounds__(kElemThreads) silu_mul_backward_kernel(SiluMulArgs a) {
+  const std::int64_t packs = a.n / N;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < packs;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    float g[N], u[N], gh[N], gg[N], gu[N];
+    load_pack<T, N>(static_cast<const T*>(a.gate) + i * N, g);
+    load_pack<T, N>(static_cast<const T*>(a.up) + i * N, u);
+    load_pack<T, N>(static_cast<const T*>(a.gh) + i * N, gh);
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      const float s = 1.0f / (1.0f + expf(-g[k]));
+      gu[k] = gh[k] * R<T>(silu(g[k]));
+      gg[k] = R<T>(gh[k] * u[k]) * s * (1.0f + g[k] * (1.0f - s));
+    }
+    store_pack<T, N>(static_cast<T*>(a.g_gate) + i * N, gg);
+    store_pack<T, N>(static_cast<T*>(a.g_up) + i * N, gu);
+  }
+}
+
+template <typename T, bool kBackward>
+const char* silu_mul_typed(const SiluMulArgs& a, cudaStream_t stream) {
+  constexpr int kPack = 16 / static_cast<int>(sizeof(T));
+  const bool packed = a.n % kPack == 0 && aligned(a.gate, 16) && aligned(a.up, 16) && aligned(a.h, 16) &&
+                      aligned(a.gh, 16) && aligned(a.g_gate, 16) && aligned(a.g_up, 16);
+  const int n = packed ? kPack : 1;
+  const unsigned blocks = blocks_for(a.n / n, kElemThreads, 132LL * 16);
+  if (kBackward) {
+    if (packed) {
+      silu_mul_backward_kernel<T, kPack><<<blocks, kElemThreads, 0, stream>>>(a);
+    } else {
+      silu_mul_backward_kernel<T, 1><<<blocks, kElemThreads, 0, stream>>>(a);
+    }
+  } else {
+    if (packed) {
+      silu_mul_forward_kernel<T, kPack><<<blocks, kElemThreads, 0, stream>>>(a);
+    } else {
+      silu_mul_forward_kernel<T, 1><<<blocks, kElemThreads, 0, stream>>>(a);
+    }
+  }
+  return last_error();
+}
+
+// ------------------------------------------------------------------------------------- RoPE
+// One thread per (b, h, t, j < D/2): x1 = x[j], x2 = x[j + D/2];
+//   forward:  o1 = x1 c1 - x2 s1          o2 = x2 c2 + x1 s2
+//   backward: g1' = g1 c1 + g2 s2         g2' = g2 c2 - g1 s1
+// with c1 = cos[j], c2 = cos[j + D/2] (and s likewise). Unless in_fp32, every product and sum is
+// rounded: in forward to the output's type (ATen's x * cos in that type), in backward to x's type
+// (autograd casts each product's gradient to x's type before the sum).
+// X: x's type, C: the tables', O: the output's (X, or fp32 when fp32 tables promote a bf16 x).
+template <typename X, typename C, typename O, bool kBackward>
+__global__ void __launch_bounds__(kElemThreads) rope_kernel(RopeArgs a) {
+  using In = typename std::conditional<kBackward, O, X>::type;   // what a.x points to
+  using Out = typename std::conditional<kBackward, X, O>::type;  // what a.out points to
+  const std::int64_t half = a.D / 2, total = a.B * a.H * a.T * half;
+  const bool round = !a.in_fp32;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t j = i % half;
+    std::int64_t rest = i / half;
+    const std::int64_t t = rest % a.T;
+    rest /= a.T;
+    const std::int64_t h = rest % a.H, b = rest / a.H;
+    const In* x = static_cast<const In*>(a.x) + b * a.x_strides[0] + h * a.x_strides[1] + t * a.x_strides[2];
+    Out* out = static_cast<Out*>(a.out) + b * a.out_strides[0] + h * a.out_strides[1] + t * a.out_strides[2];
+    const std::int64_t tab = b * a.table_batch_stride + t * a.D;
+    const C* cs = static_cast<const C*>(a.cos) + tab;
+    const C* sn = static_cast<const C*>(a.sin) + tab;
+    const float x1 = load(x[j]), x2 = load(x[j + half]);
+    const float c1 = load(cs[j]), c2 = load(cs[j + half]), s1 = load(sn[j]), s2 = load(sn[j + half]);
+    const auto r = [&](float v) { return round ? R<Out>(v) : v; };
+    float o1, o2;
+    if (!kBackward) {
+      o1 = __fadd_rn(r(__fmul_rn(x1, c1)), r(__fmul_rn(-x2, s1)));
+      o2 = __fadd_rn(r(__fmul_rn(x2, c2)), r(__fmul_rn(x1, s2)));
+    } else {
+      o1 = __fadd_rn(r(__fmul_rn(x1, c1)), r(__fmul_rn(x2, s2)));
+      o2 = __fadd_rn(r(__fmul_rn(x2, c2)), -r(__fmul_rn(x1, s1)));
+    }
+    out[j] = store<Out>(o1);
+    out[j + half] = store<Out>(o2);
+  }
+}
+
+template <typename X, typename C, bool kBackward>
+const char* rope_launch(const RopeArgs& a, cudaStream_t stream, unsigned blocks) {
+  if (a.out_type == ElemType::kFloat32) {
+    rope_kernel<X, C, float, kBackward><<<blocks, kElemThreads, 0, stream>>>(a);
+  } else {
+    rope_kernel<X, C, X, kBackward><<<blocks, kElemThreads, 0, stream>>>(a);
+  }
+  return last_error();
+}
+
+template <typename X, bool kBackward>
+const char* rope_typed(const RopeArgs& a, cudaStream_t stream) {
+  const unsigned blocks = blocks_for(a.B * a.H * a.T * (a.D / 2), kElemThreads, 132LL * 32);
+  switch (a.table_type) {
+    case ElemType::kFloat32: return rope_launch<X, float, kBackward>(a, stream, blocks);
+    case ElemType::kBFloat16: return rope_launch<X, __nv_bfloat16, kBackward>(a, stream, blocks);
+    case ElemType::kFloat16: return rope_launch<X, __half, kBackward>(a, stream, blocks);
+  }
+  return "rope: unknown table type";
+}
+
+template <template <typename> class F, typename Args>
+const char* dispatch(ElemType type, const Args& a, cudaStream_t stream) {
+  switch (type) {
+    case ElemType::kFloat32: return F<float>::run(a, stream);
+    case ElemType::kBFloat16: return F<__nv_bfloat16>::run(a, stream);
+    case ElemType::kFloat16: return F<__half>::run(a, stream);
+  }
+  return "fused kernels: unknown element type";
+}
+
+template <typename T>
+struct RmsForward {
+  static const char* run(const RmsNormArgs& a, cudaStream_t s) { return rms_forward_typed<T>(a, s); }
+};
+template <typename T>
+struct RmsBackward {
+  static const char* run(const RmsNormArgs& a, cudaStream_t s) { return rms_backward_typed<T>(a, s); }
+};
+template <typename T>
+struct SiluForward {
+  static const char* run(const SiluMulArgs& a, cudaStream_t s) { return silu_mul_typed<T, false>(a, s); }
+};
+template <typename T>
+struct SiluBackward {
+  static const char* run(const SiluMulArgs& a, cudaStream_t s) { return silu_mul_typed<T, true>(a, s); }
+};
+template <typename T>
+struct RopeForward {
+  static const char* run(const RopeArgs& a, cudaStream_t s) { return rope_typed<T, false>(a, s); }
+};
+template <typename T>
+struct RopeBackward {
+  static const char* run(const RopeArgs& a, cudaStream_t s) { return rope_typed<T, true>(a, s); }
+};
+
+}  // namespace
+
+std::int64_t rms_norm_partial_rows(std::int64_t rows, std::int64_t /*dim*/) {
+  return rows < kPartialRows ? (rows < 1 ? 1 : rows) : kPartialRows;
+}
+
+const char* rms_norm_forward(const RmsNormArgs& a, void* stream) {
+  if (a.rows <= 0) return nullptr;
+  return dispatch<RmsForward>(a.type, a, static_cast<cudaStream_t>(stream));
+}
+
+const char* rms_norm_backward(const RmsNormArgs& a, void* stream) {
+  if (a.rows <= 0) return nullptr;
+  return dispatch<RmsBackward>(a.type, a, static_cast<cudaStream_t>(stream));
+}
+
+const char* silu_mul_forward(const SiluMulArgs& a, void* stream) {
+  if (a.n <= 0) return nullptr;
+  return dispatch<SiluForward>(a.type, a, static_cast<cudaStream_t>(stream));
+}
+
+const char* silu_mul_backward(const SiluMulArgs& a, void* stream) {
+  if (a.n <= 0) return nullptr;
+  return dispatch<SiluBackward>(a.type, a, static_cast<cudaStream_t>(stream));
+}
+
+const char* rope_forward(const RopeArgs& a, void* stream) {
+  if (a.B * a.H * a.T * a.D <= 0) return nullptr;
+  return dispatch<RopeForward>(a.type, a, static_cast<cudaStream_t>(stream));
+}
+
+const char* rope_backward(const RopeArgs& a, void* stream) {
+  if (a.B * a.H * a.T * a.D <= 0) return nullptr;
+  return dispatch<RopeBackward>(a.type, a, static_cast<cudaStream_t>(stream));
+}
+
+}  // namespace distill::models::kernels

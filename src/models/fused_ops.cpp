@@ -1,0 +1,324 @@
+// LibTorch side of the fused elementwise kernels (fused_kernels.h): when they apply, the launches,
+// and autograd Functions whose backward runs the matching backward kernels. What they save for
+// backward is less than the unfused ops keep: RMSNorm its input and one fp32 per row (not an fp32
+// copy of the input and of the normalised rows), SiLU * up its two inputs (not silu(gate) too),
+// RoPE nothing but the tables.
+#if defined(__GNUC__) && !defined(__clang__)
+// g++ 13: false -Warray-bounds / -Wstringop-overflow inside LibTorch's autograd::Function::apply.
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+#include "fused_ops.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/autograd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "distill/models/layers.h"
+#include "distill/util/errors.h"
+#include "fused_kernels.h"
+
+#if DISTILL_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace distill::models {
+
+namespace {
+
+#if DISTILL_WITH_CUDA
+bool g_enabled = [] {
+  const char* env = std::getenv("DISTILL_FUSED_KERNELS");
+  return env == nullptr || std::string(env) != "0";
+}();
+#else
+bool g_enabled = false;
+#endif
+
+}  // namespace
+
+void set_fused_kernels(bool on) {
+#if DISTILL_WITH_CUDA
+  g_enabled = on;
+#else
+  (void)on;
+#endif
+}
+
+bool fused_kernels_enabled() { return g_enabled; }
+
+}  // namespace distill::models
+
+namespace distill::models::fused {
+
+#if DISTILL_WITH_CUDA
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+namespace k = kernels;
+
+bool elem_type(at::ScalarType t, k::ElemType* out) {
+  switch (t) {
+    case at::kFloat: *out = k::ElemType::kFloat32; return true;
+    case at::kBFloat16: *out = k::ElemType::kBFloat16; return true;
+    case at::kHalf: *out = k::ElemType::kFloat16; return true;
+    default: return false;
+  }
+}
+
+k::ElemType elem_type(at::ScalarType t) {
+  k::ElemType e{};
+  elem_type(t, &e);
+  return e;
+}
+
+void check(const char* err, const char* what) {
+  if (err != nullptr) throw Error(ExitCode::kInternal, std::string(what) + ": CUDA kernel launch failed: " + err);
+}
+
+void* stream_of(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
+
+bool usable(const at::Tensor& t) {
+  k::ElemType e{};
+  return fused_kernels_enabled() && t.defined() && t.is_cuda() && elem_type(t.scalar_type(), &e);
+}
+
+bool needs_grad(std::initializer_list<at::Tensor> ts) {
+  if (!at::GradMode::is_enabled()) return false;
+  for (const at::Tensor& t : ts) {
+    if (t.requires_grad()) return true;
+  }
+  return false;
+}
+
+// x (..., dim) as (rows, dim) with one row stride, without a copy when its layout allows.
+at::Tensor as_rows(const at::Tensor& x) {
+  const std::int64_t dim = x.size(-1), rows = dim == 0 ? 0 : x.numel() / dim;
+  if (x.stride(-1) == 1) {
+    std::int64_t row_stride = -1, next = 0;
+    bool ok = true;
+    for (std::int64_t i = x.dim() - 2; i >= 0 && ok; --i) {
+      if (x.size(i) == 1) continue;
+      if (row_stride < 0) {
+        row_stride = x.stride(i);
+      } else {
+        ok = x.stride(i) == next;
+      }
+      next = x.stride(i) * x.size(i);
+    }
+    if (row_stride < 0) row_stride = dim;
+    if (ok && row_stride >= dim) return x.as_strided({rows, dim}, {row_stride, 1});
+  }
+  return x.contiguous().view({rows, dim});
+}
+
+// ---- RMSNorm
+void rms_forward(const at::Tensor& rows, const at::Tensor& w, double eps, const at::Tensor& y, const at::Tensor& rstd) {
+  k::RmsNormArgs a;
+  a.type = elem_type(rows.scalar_type());
+  a.x = rows.data_ptr();
+  a.x_stride = rows.stride(0);
+  a.w = w.data_ptr();
+  a.rows = rows.size(0);
+  a.dim = rows.size(1);
+  a.eps = static_cast<float>(eps);
+  a.y = y.data_ptr();
+  a.rstd = rstd.defined() ? rstd.data_ptr<float>() : nullptr;
+  check(k::rms_norm_forward(a, stream_of(rows)), "rms_norm");
+}
+
+class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, double eps) {
+    const at::Tensor rows = as_rows(x);
+    const at::Tensor wc = w.contiguous();
+    at::Tensor y = at::empty(rows.sizes(), rows.options());
+    at::Tensor rstd = at::empty({rows.size(0)}, rows.options().dtype(at::kFloat));
+    rms_forward(rows, wc, eps, y, rstd);
+    ctx->save_for_backward({rows, wc, rstd});
+    ctx->saved_data["sizes"] = x.sizes().vec();
+    return y.view(x.sizes());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& rows = saved[0];
+    const at::Tensor& w = saved[1];
+    const at::Tensor& rstd = saved[2];
+    const at::Tensor gy = grad_out[0].to(rows.scalar_type()).contiguous().view(rows.sizes());
+    at::Tensor gx = at::empty(rows.sizes(), rows.options());
+    const std::int64_t parts = k::rms_norm_partial_rows(rows.size(0), rows.size(1));
+    at::Tensor partial = at::empty({parts, rows.size(1)}, rows.options().dtype(at::kFloat));
+    k::RmsNormArgs a;
+    a.type = elem_type(rows.scalar_type());
+    a.x = rows.data_ptr();
+    a.x_stride = rows.stride(0);
+    a.w = w.data_ptr();
+    a.rows = rows.size(0);
+    a.dim = rows.size(1);
+    a.rstd = rstd.data_ptr<float>();
+    a.gy = gy.data_ptr();
+    a.gx = gx.data_ptr();
+    a.gw_partial = partial.data_ptr<float>();
+    check(k::rms_norm_backward(a, stream_of(rows)), "rms_norm backward");
+    return {gx.view(ctx->saved_data["sizes"].toIntVector()), partial.sum(0).to(w.scalar_type()), at::Tensor()};
+  }
+};
+
+// ---- SiLU(gate) * up
+class SiluMulFn : public torch::autograd::Function<SiluMulFn> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
+    const at::Tensor g = gate.contiguous(), u = up.contiguous();
+    at::Tensor h = at::empty(g.sizes(), g.options());
+    k::SiluMulArgs a;
+    a.type = elem_type(g.scalar_type());
+    a.gate = g.data_ptr();
+    a.up = u.data_ptr();
+    a.n = g.numel();
+    a.h = h.data_ptr();
+    check(k::silu_mul_forward(a, stream_of(g)), "silu_mul");
+    if (ctx != nullptr) ctx->save_for_backward({g, u});
+    return h;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& g = saved[0];
+    const at::Tensor& u = saved[1];
+    const at::Tensor gh = grad_out[0].to(g.scalar_type()).contiguous();
+    at::Tensor g_gate = at::empty(g.sizes(), g.options()), g_up = at::empty(g.sizes(), g.options());
+    k::SiluMulArgs a;
+    a.type = elem_type(g.scalar_type());
+    a.gate = g.data_ptr();
+    a.up = u.data_ptr();
+    a.n = g.numel();
+    a.gh = gh.data_ptr();
+    a.g_gate = g_gate.data_ptr();
+    a.g_up = g_up.data_ptr();
+    check(k::silu_mul_backward(a, stream_of(g)), "silu_mul backward");
+    return {g_gate, g_up};
+  }
+};
+
+// ---- RoPE
+void fill_rope(k::RopeArgs& a, const at::Tensor& in, const at::Tensor& out, const at::Tensor& cos,
+               const at::Tensor& sin, bool in_fp32, at::ScalarType x_type, at::ScalarType out_type) {
+  a.type = elem_type(x_type);
+  a.table_type = elem_type(cos.scalar_type());
+  a.out_type = elem_type(out_type);
+  a.in_fp32 = in_fp32;
+  a.B = in.size(0);
+  a.H = in.size(1);
+  a.T = in.size(2);
+  a.D = in.size(3);
+  a.x = in.data_ptr();
+  a.out = out.data_ptr();
+  for (int i = 0; i < 4; ++i) {
+    a.x_strides[i] = in.stride(i);
+    a.out_strides[i] = out.stride(i);
+  }
+  a.cos = cos.data_ptr();
+  a.sin = sin.data_ptr();
+  a.table_batch_stride = cos.size(0) == 1 ? 0 : cos.stride(0);
+}
+
+// (B, H, T, D) with the memory order of (B, T, H, D), the layout q and k come from.
+at::Tensor empty_bhtd(const at::Tensor& like, at::ScalarType dtype) {
+  return at::empty({like.size(0), like.size(2), like.size(1), like.size(3)}, like.options().dtype(dtype)).transpose(1, 2);
+}
+
+class RopeFn : public torch::autograd::Function<RopeFn> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                            bool in_fp32, int64_t out_type) {
+    const auto out_dtype = static_cast<at::ScalarType>(out_type);
+    at::Tensor out = empty_bhtd(x, out_dtype);
+    k::RopeArgs a;
+    fill_rope(a, x, out, cos, sin, in_fp32, x.scalar_type(), out_dtype);
+    check(k::rope_forward(a, stream_of(x)), "rope");
+    if (ctx != nullptr) {
+      ctx->saved_data["cos"] = cos;
+      ctx->saved_data["sin"] = sin;
+      ctx->saved_data["in_fp32"] = in_fp32;
+      ctx->saved_data["x_type"] = static_cast<std::int64_t>(x.scalar_type());
+      ctx->saved_data["out_type"] = out_type;
+    }
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const at::Tensor cos = ctx->saved_data["cos"].toTensor(), sin = ctx->saved_data["sin"].toTensor();
+    const auto x_type = static_cast<at::ScalarType>(ctx->saved_data["x_type"].toInt());
+    const auto out_type = static_cast<at::ScalarType>(ctx->saved_data["out_type"].toInt());
+    at::Tensor g = grad_out[0].to(out_type);
+    if (g.stride(3) != 1) g = g.contiguous();
+    at::Tensor gx = empty_bhtd(g, x_type);
+    k::RopeArgs a;
+    fill_rope(a, g, gx, cos, sin, ctx->saved_data["in_fp32"].toBool(), x_type, out_type);
+    check(k::rope_backward(a, stream_of(g)), "rope backward");
+    return {gx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (!usable(x) || !weight.defined() || weight.scalar_type() != x.scalar_type() || weight.device() != x.device() ||
+      weight.dim() != 1 || x.dim() < 1 || weight.size(0) != x.size(-1) || x.numel() == 0) {
+    return {};
+  }
+  const c10::cuda::CUDAGuard guard(x.device());
+  if (needs_grad({x, weight})) return RmsNormFn::apply(x, weight, eps);
+  const at::Tensor rows = as_rows(x);
+  at::Tensor y = at::empty(rows.sizes(), rows.options());
+  rms_forward(rows, weight.contiguous(), eps, y, at::Tensor());
+  return y.view(x.sizes());
+}
+
+at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up) {
+  if (!usable(gate) || !up.defined() || up.scalar_type() != gate.scalar_type() || up.device() != gate.device() ||
+      !up.sizes().equals(gate.sizes()) || gate.numel() == 0) {
+    return {};
+  }
+  const c10::cuda::CUDAGuard guard(gate.device());
+  if (needs_grad({gate, up})) return SiluMulFn::apply(gate, up);
+  return SiluMulFn::forward(nullptr, gate, up);
+}
+
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool in_fp32) {
+  if (!usable(x) || x.dim() != 4 || x.size(3) % 2 != 0 || x.stride(3) != 1 || x.numel() == 0) return {};
+  if (!usable(cos) || !usable(sin) || cos.dim() != 3 || !cos.sizes().equals(sin.sizes()) ||
+      cos.scalar_type() != sin.scalar_type() || !cos.is_contiguous() || !sin.is_contiguous() ||
+      cos.device() != x.device() || sin.device() != x.device() || cos.size(1) != x.size(2) ||
+      cos.size(2) != x.size(3) || (cos.size(0) != 1 && cos.size(0) != x.size(0))) {
+    return {};
+  }
+  // The output's dtype as ATen's type promotion gives it: x's, or fp32 where fp32 tables meet a
+  // bf16/fp16 x. Other mixes (fp16 tables with a bf16 x, ...) stay on the ATen path.
+  at::ScalarType out_type = x.scalar_type();
+  if (!in_fp32 && cos.scalar_type() != x.scalar_type()) {
+    if (cos.scalar_type() != at::kFloat) return {};
+    out_type = at::kFloat;
+  }
+  const c10::cuda::CUDAGuard guard(x.device());
+  if (needs_grad({x})) return RopeFn::apply(x, cos, sin, in_fp32, static_cast<int64_t>(out_type));
+  return RopeFn::forward(nullptr, x, cos, sin, in_fp32, static_cast<int64_t>(out_type));
+}
+
+#else  // no CUDA: never applies
+
+at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double) { return {}; }
+at::Tensor silu_mul(const at::Tensor&, const at::Tensor&) { return {}; }
+at::Tensor rope(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) { return {}; }
+
+#endif
+
+}  // namespace distill::models::fused

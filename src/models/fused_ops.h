@@ -1,0 +1,21 @@
+// The fused CUDA kernels of fused_kernels.h as LibTorch ops with autograd (fused_ops.cpp). Each
+// returns an undefined tensor when it does not apply (a CPU tensor, a build without CUDA, the
+// kernels switched off, dtypes or layouts the kernel does not take); the caller then runs the
+// unfused ATen code, which stays the reference.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace distill::models::fused {
+
+// transformers' RMSNorm: weight * to_dtype(x * rsqrt(mean(x^2) + eps)); x (..., dim), weight (dim),
+// same dtype.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// silu(gate) * up, same shape and dtype.
+at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up);
+
+// x (B, H, T, D) rotated by cos/sin (Bc, T, D), Bc 1 or B: x * cos + rotate_half(x) * sin.
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool in_fp32);
+
+}  // namespace distill::models::fused

@@ -1,0 +1,152 @@
+// GPU machine only (label "gpu"): the fused RMSNorm, SiLU(gate) * up and RoPE kernels
+// (src/models/fused_kernels.cu) against the unfused ATen ops they replace (set_fused_kernels(false)),
+// values and gradients (autograd through the unfused ops), in fp32, bf16 and fp16, on contiguous
+// inputs and on the strided views the attention takes them from.
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "distill/models/layers.h"
+#include "model_fixtures.h"
+
+namespace distill {
+namespace {
+
+using testing::max_rel_error;
+
+// Runs f with the fused kernels on, then off; returns (output, gradients of the inputs) of each,
+// backward from the same random upstream gradient.
+struct Outcome {
+  at::Tensor out;
+  std::vector<at::Tensor> grads;
+};
+
+Outcome run(const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f, const std::vector<at::Tensor>& inputs,
+        bool fused, std::uint64_t seed) {
+  models::set_fused_kernels(fused);
+  std::vector<at::Tensor> leaves;
+  for (const at::Tensor& t : inputs) leaves.push_back(t.detach().clone().requires_grad_(t.requires_grad()));
+  Outcome r;
+  r.out = f(leaves);
+  at::manual_seed(seed);
+  const at::Tensor up = at::randn(r.out.sizes(), r.out.options());
+  r.out.backward(up);
+  for (const at::Tensor& t : leaves) r.grads.push_back(t.requires_grad() ? t.grad() : at::Tensor());
+  models::set_fused_kernels(true);
+  return r;
+}
+
+void expect_same(const Outcome& fused, const Outcome& aten, double tol, const std::string& what) {
+  ASSERT_EQ(fused.out.scalar_type(), aten.out.scalar_type()) << what;
+  ASSERT_EQ(fused.out.sizes(), aten.out.sizes()) << what;
+  EXPECT_LT(max_rel_error(fused.out, aten.out), tol) << what << " output";
+  for (std::size_t i = 0; i < aten.grads.size(); ++i) {
+    if (!aten.grads[i].defined()) continue;
+    ASSERT_TRUE(fused.grads[i].defined()) << what << " grad " << i;
+    EXPECT_LT(max_rel_error(fused.grads[i], aten.grads[i]), tol) << what << " grad " << i;
+  }
+}
+
+double tolerance(at::ScalarType t) { return t == at::kFloat ? 2e-5 : 1e-2; }
+
+const at::ScalarType kTypes[] = {at::kFloat, at::kBFloat16, at::kHalf};
+
+TEST(FusedOpsCuda, RmsNormMatchesTheAtenOps) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  ASSERT_TRUE(models::fused_kernels_enabled()) << "CUDA builds have the kernels on by default";
+  using Pick = std::function<at::Tensor(const at::Tensor&)>;
+  for (const at::ScalarType t : kTypes) {
+    const auto o = at::TensorOptions(at::kCUDA).dtype(t);
+    at::manual_seed(1);
+    // A hidden state (rows of 896), rows of 1000 (not a multiple of the 16-byte pack: the scalar
+    // path) and q-norm rows of 128 read from inside a wider (B, T, 4 * 128 + 8) projection.
+    const std::vector<std::tuple<std::string, at::Tensor, Pick>> cases = {
+        {"hidden", at::randn({3, 17, 896}, o) * 3, [](const at::Tensor& x) { return x; }},
+        {"odd width", at::randn({5, 1000}, o), [](const at::Tensor& x) { return x; }},
+        {"q view", at::randn({2, 19, 4 * 128 + 8}, o),
+         [](const at::Tensor& p) { return p.narrow(-1, 8, 4 * 128).view({2, 19, 4, 128}); }},
+    };
+    for (const auto& [name, base, pick] : cases) {
+      const at::Tensor w = (at::rand({pick(base).size(-1)}, o) + 0.5).requires_grad_(true);
+      const auto f = [&pick = pick](const std::vector<at::Tensor>& in) { return models::rms_norm(pick(in[0]), in[1], 1e-6); };
+      const at::Tensor x = base.clone().requires_grad_(true);
+      const Outcome fused = run(f, {x, w}, true, 2);
+      const Outcome aten = run(f, {x, w}, false, 2);
+      expect_same(fused, aten, tolerance(t), name + " " + std::string(c10::toString(t)));
+    }
+  }
+}
+
+TEST(FusedOpsCuda, SiluMulMatchesTheAtenOps) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  const auto f = [](const std::vector<at::Tensor>& in) {
+    return models::gated_activation(in[0], in[1], models::Activation::kSiLU);
+  };
+  for (const at::ScalarType t : kTypes) {
+    const auto o = at::TensorOptions(at::kCUDA).dtype(t);
+    at::manual_seed(3);
+    for (const std::int64_t width : {4864, 1001}) {
+      const at::Tensor gate = (at::randn({2, 33, width}, o) * 4).requires_grad_(true);
+      const at::Tensor up = at::randn({2, 33, width}, o).requires_grad_(true);
+      const Outcome fused = run(f, {gate, up}, true, 4);
+      const Outcome aten = run(f, {gate, up}, false, 4);
+      expect_same(fused, aten, tolerance(t), "width " + std::to_string(width) + " " + c10::toString(t));
+    }
+  }
+}
+
+TEST(FusedOpsCuda, RopeMatchesTheAtenOps) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  for (const at::ScalarType t : kTypes) {
+    const auto o = at::TensorOptions(at::kCUDA).dtype(t);
+    const std::int64_t B = 2, H = 5, T = 37, D = 64;
+    at::manual_seed(5);
+    // q as the attention takes it: (B, H, T, D) transposed out of a (B, T, H * D + extra) projection.
+    const at::Tensor proj = at::randn({B, T, H * D + 24}, o).requires_grad_(true);
+    const auto as_q = [=](const at::Tensor& p) { return p.narrow(-1, 24, H * D).view({B, T, H, D}).transpose(1, 2); };
+    const at::Tensor inv_freq = at::pow(10000.0, -at::arange(0, D, 2, o.dtype(at::kFloat)) / D);
+    struct Case {
+      std::string name;
+      at::Tensor positions;
+      at::ScalarType table_type;
+      bool in_fp32;
+    };
+    const std::vector<Case> cases = {
+        {"shared tables, same dtype", at::arange(T, o.dtype(at::kLong)), t, false},
+        {"per-row tables, same dtype", at::randint(0, 500, {B, T}, o.dtype(at::kLong)), t, false},
+        {"in fp32", at::arange(T, o.dtype(at::kLong)), at::kFloat, true},
+        {"fp32 tables promote", at::arange(T, o.dtype(at::kLong)), at::kFloat, false},
+    };
+    for (const Case& c : cases) {
+      const models::RopeTables tables = models::rope_tables(inv_freq, c.positions, c.table_type);
+      const auto f = [&](const std::vector<at::Tensor>& in) { return models::apply_rope(as_q(in[0]), tables, c.in_fp32); };
+      const Outcome fused = run(f, {proj}, true, 6);
+      const Outcome aten = run(f, {proj}, false, 6);
+      expect_same(fused, aten, tolerance(t), c.name + " " + c10::toString(t));
+    }
+  }
+}
+
+// Without grad (the teacher's forward) the kernels run directly; the values are the same.
+TEST(FusedOpsCuda, NoGradPathGivesTheSameValues) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  const auto o = at::TensorOptions(at::kCUDA).dtype(at::kBFloat16);
+  at::manual_seed(7);
+  const at::Tensor x = at::randn({4, 64, 3584}, o), w = at::rand({3584}, o);
+  at::Tensor with_grad = models::rms_norm(x.clone().requires_grad_(true), w, 1e-6).detach();
+  at::NoGradGuard no_grad;
+  EXPECT_TRUE(at::equal(models::rms_norm(x, w, 1e-6), with_grad));
+  models::set_fused_kernels(false);
+  const at::Tensor aten = models::rms_norm(x, w, 1e-6);
+  models::set_fused_kernels(true);
+  EXPECT_LT(max_rel_error(with_grad, aten), 1e-2);
+}
+
+}  // namespace
+}  // namespace distill
