@@ -18,6 +18,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "fused_ops.h"
+
 namespace distill::models {
 
 // ---------------------------------------------------------------- attention
@@ -105,6 +107,10 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
   const at::Tensor& b = up_->bias;
   const at::Tensor gate = b.defined() ? at::linear(x, w.narrow(0, 0, I), b.narrow(0, 0, I)) : at::linear(x, w.narrow(0, 0, I));
   const at::Tensor up = b.defined() ? at::linear(x, w.narrow(0, I, I), b.narrow(0, I, I)) : at::linear(x, w.narrow(0, I, I));
+  if (spec_->activation == Activation::kSiLU && !observer_) {
+    // Training: the (B, T, I) product is recomputed in backward instead of kept (fused_ops.h).
+    if (at::Tensor y = fused::silu_mul_linear(gate, up, down_->weight, down_->bias); y.defined()) return y;
+  }
   const at::Tensor h = gated_activation(gate, up, spec_->activation);  // (B, T, I)
   if (observer_) observer_->mlp_hidden(layer_, h);
   return down_->forward(h);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "distill/models/layers.h"
+#include "distill/util/autocast.h"
 #include "distill/util/errors.h"
 #include "fused_kernels.h"
 
@@ -93,7 +94,7 @@ bool usable(const at::Tensor& t) {
 bool needs_grad(std::initializer_list<at::Tensor> ts) {
   if (!at::GradMode::is_enabled()) return false;
   for (const at::Tensor& t : ts) {
-    if (t.requires_grad()) return true;
+    if (t.defined() && t.requires_grad()) return true;
   }
   return false;
 }
@@ -208,6 +209,65 @@ class SiluMulFn : public torch::autograd::Function<SiluMulFn> {
   }
 };
 
+// ---- down(silu(gate) * up), the product recomputed in backward
+at::Tensor silu_mul_raw(const at::Tensor& g, const at::Tensor& u) {  // contiguous, same dtype
+  at::Tensor h = at::empty(g.sizes(), g.options());
+  k::SiluMulArgs a;
+  a.type = elem_type(g.scalar_type());
+  a.gate = g.data_ptr();
+  a.up = u.data_ptr();
+  a.n = g.numel();
+  a.h = h.data_ptr();
+  check(k::silu_mul_forward(a, stream_of(g)), "silu_mul");
+  return h;
+}
+
+class SiluMulLinearFn : public torch::autograd::Function<SiluMulLinearFn> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& weight,
+                            const at::Tensor& bias) {
+    const at::Tensor g = gate.contiguous(), u = up.contiguous();
+    const auto dtype = g.scalar_type();
+    const at::Tensor h = silu_mul_raw(g, u);
+    // No bias is an empty tensor: autograd's Function inputs must all be defined.
+    const bool has_bias = bias.numel() > 0;
+    const at::Tensor y = has_bias ? at::linear(h, weight.to(dtype), bias.to(dtype)) : at::linear(h, weight.to(dtype));
+    ctx->save_for_backward({g, u, weight});
+    ctx->saved_data["has_bias"] = has_bias;
+    ctx->saved_data["bias_type"] = static_cast<std::int64_t>(bias.scalar_type());
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& g = saved[0];
+    const at::Tensor& u = saved[1];
+    const at::Tensor& weight = saved[2];
+    const auto dtype = g.scalar_type();
+    const std::int64_t I = g.size(-1), C = weight.size(0);
+    const at::Tensor w = weight.to(dtype);                                     // (C, I)
+    const at::Tensor gy = grad_out[0].to(dtype).reshape({-1, C});              // (N, C)
+    const at::Tensor h = silu_mul_raw(g, u).view({-1, I});                     // (N, I), recomputed
+    const at::Tensor gh = at::mm(gy, w).view(g.sizes());                      // (.., I)
+    const at::Tensor gw = at::mm(gy.t(), h).to(weight.scalar_type());          // (C, I)
+    at::Tensor gb;
+    if (ctx->saved_data["has_bias"].toBool()) {
+      gb = gy.sum({0}, /*keepdim=*/false, at::kFloat).to(static_cast<at::ScalarType>(ctx->saved_data["bias_type"].toInt()));
+    }
+    at::Tensor g_gate = at::empty(g.sizes(), g.options()), g_up = at::empty(g.sizes(), g.options());
+    k::SiluMulArgs a;
+    a.type = elem_type(dtype);
+    a.gate = g.data_ptr();
+    a.up = u.data_ptr();
+    a.n = g.numel();
+    a.gh = gh.data_ptr();
+    a.g_gate = g_gate.data_ptr();
+    a.g_up = g_up.data_ptr();
+    check(k::silu_mul_backward(a, stream_of(g)), "silu_mul backward");
+    return {g_gate, g_up, gw, gb};
+  }
+};
+
 // ---- RoPE
 void fill_rope(k::RopeArgs& a, const at::Tensor& in, const at::Tensor& out, const at::Tensor& cos,
                const at::Tensor& sin, bool in_fp32, at::ScalarType x_type, at::ScalarType out_type) {
@@ -293,6 +353,23 @@ at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up) {
   return SiluMulFn::forward(nullptr, gate, up);
 }
 
+at::Tensor silu_mul_linear(const at::Tensor& gate, const at::Tensor& up, const at::Tensor& weight,
+                           const at::Tensor& bias) {
+  if (!usable(gate) || !up.defined() || up.scalar_type() != gate.scalar_type() || up.device() != gate.device() ||
+      !up.sizes().equals(gate.sizes()) || gate.numel() == 0 || !needs_grad({gate, up, weight, bias})) {
+    return {};
+  }
+  if (!weight.defined() || weight.dim() != 2 || weight.size(1) != gate.size(-1) || weight.device() != gate.device()) return {};
+  // The dtype at::linear would compute in: gate's when the weight has it, or when autocast casts the
+  // weight to it; any other mix stays on the unfused path.
+  if (weight.scalar_type() != gate.scalar_type()) {
+    const AutocastState autocast = autocast_state(c10::DeviceType::CUDA);
+    if (!autocast.enabled || autocast.dtype != gate.scalar_type()) return {};
+  }
+  const c10::cuda::CUDAGuard guard(gate.device());
+  return SiluMulLinearFn::apply(gate, up, weight, bias.defined() ? bias : at::empty({0}, weight.options()));
+}
+
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool in_fp32) {
   if (!usable(x) || x.dim() != 4 || x.size(3) % 2 != 0 || x.stride(3) != 1 || x.numel() == 0) return {};
   if (!usable(cos) || !usable(sin) || cos.dim() != 3 || !cos.sizes().equals(sin.sizes()) ||
@@ -317,6 +394,7 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
 
 at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double) { return {}; }
 at::Tensor silu_mul(const at::Tensor&, const at::Tensor&) { return {}; }
+at::Tensor silu_mul_linear(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
 at::Tensor rope(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) { return {}; }
 
 #endif

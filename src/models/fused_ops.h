@@ -15,6 +15,14 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // silu(gate) * up, same shape and dtype.
 at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up);
 
+// down(silu(gate) * up) for a training forward (some input needs grad): the same values as
+// at::linear(silu_mul(gate, up), weight, bias) under the same autocast, but backward recomputes the
+// (..., I) product from gate and up instead of keeping it for the weight's gradient (selective
+// activation recomputation: one elementwise pass in backward for I values per token less memory).
+// weight (C, I), bias (C) or undefined; weight's dtype is gate's, or autocast casts it to gate's.
+at::Tensor silu_mul_linear(const at::Tensor& gate, const at::Tensor& up, const at::Tensor& weight,
+                           const at::Tensor& bias);
+
 // x (B, H, T, D) rotated by cos/sin (Bc, T, D), Bc 1 or B: x * cos + rotate_half(x) * sin.
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool in_fp32);
 

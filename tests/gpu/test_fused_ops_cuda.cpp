@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "distill/models/layers.h"
+#include "distill/util/autocast.h"
+#include "../../src/models/fused_ops.h"
 #include "model_fixtures.h"
 
 namespace distill {
@@ -130,6 +132,46 @@ TEST(FusedOpsCuda, RopeMatchesTheAtenOps) {
       const Outcome aten = run(f, {proj}, false, 6);
       expect_same(fused, aten, tolerance(t), c.name + " " + c10::toString(t));
     }
+  }
+}
+
+// down(silu(gate) * up) with the product recomputed in backward, against at::linear over the
+// unfused product: fp32, bf16, and bf16 autocast over fp32 master weights (the trainer's setting).
+TEST(FusedOpsCuda, SiluMulLinearMatchesTheAtenOps) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  struct Case {
+    std::string name;
+    at::ScalarType act, weight;
+    bool autocast, bias;
+  };
+  const std::vector<Case> cases = {
+      {"fp32", at::kFloat, at::kFloat, false, true},
+      {"bf16", at::kBFloat16, at::kBFloat16, false, false},
+      {"bf16 autocast, fp32 weights", at::kBFloat16, at::kFloat, true, true},
+  };
+  for (const Case& c : cases) {
+    at::manual_seed(9);
+    const auto o = at::TensorOptions(at::kCUDA);
+    const at::Tensor gate = (at::randn({3, 29, 1216}, o.dtype(c.act)) * 3).requires_grad_(true);
+    const at::Tensor up = at::randn({3, 29, 1216}, o.dtype(c.act)).requires_grad_(true);
+    const at::Tensor w = (at::randn({320, 1216}, o.dtype(c.weight)) * 0.03).requires_grad_(true);
+    const at::Tensor b = c.bias ? at::randn({320}, o.dtype(c.weight)).requires_grad_(true) : at::Tensor();
+    const auto f = [&](const std::vector<at::Tensor>& in) {
+      const AutocastScope scope(c10::DeviceType::CUDA, c.autocast, at::kBFloat16);
+      const at::Tensor bias = in.size() > 3 ? in[3] : at::Tensor();
+      if (models::fused_kernels_enabled()) {
+        at::Tensor y = models::fused::silu_mul_linear(in[0], in[1], in[2], bias);
+        EXPECT_TRUE(y.defined()) << c.name << ": the fused op must take this case";
+        return y;
+      }
+      const at::Tensor h = models::gated_activation(in[0], in[1], models::Activation::kSiLU);
+      return bias.defined() ? at::linear(h, in[2], bias) : at::linear(h, in[2]);
+    };
+    std::vector<at::Tensor> inputs = {gate, up, w};
+    if (c.bias) inputs.push_back(b);
+    const Outcome fused = run(f, inputs, true, 10);
+    const Outcome aten = run(f, inputs, false, 10);
+    expect_same(fused, aten, c.act == at::kFloat ? 1e-4 : 1e-2, c.name);
   }
 }
 
