@@ -13,9 +13,10 @@
 # 3. from that same base, for each seed in SEEDS (data order), three continuations with the same
 #    steps, learning rate, schedule and data order: ce (no teacher), align, transplant (the student
 #    takes the teacher's vocabulary; new rows from the pieces' rows) and transplant-mean (the same
-#    with loss.transplant_new_rows = mean: new head rows start at the mean row). Also
-#    transplant-step0 and transplant-mean-step0: the transplanted base after one step at a learning
-#    rate of 1e-12, i.e. what each transplant starts from;
+#    with loss.transplant_new_rows = mean: new head rows start at the mean row) and transplant-low
+#    (loss.transplant_new_rows = low: new head rows start below the mean row, fitted on training text).
+#    Also transplant-step0, transplant-mean-step0 and transplant-low-step0: the transplanted base after
+#    one step at a learning rate of 1e-12, i.e. what each transplant starts from;
 # 4. distill eval on the held-out Brown documents (windows of SEQ tokens, the training length):
 #    bits per byte of the held-out text, which does not depend on the tokenizer (nats summed over
 #    the predicted tokens / ln 2 / the bytes they spell).
@@ -125,6 +126,11 @@ run transplant-step0
 config transplant-mean-step0 "${teacher[@]}" "loss.cross_tokenizer=transplant" "loss.transplant_new_rows=mean" \
   "train.max_steps=1" "optim.lr=1e-12" "schedule.warmup_steps=0" "schedule.decay=constant"
 run transplant-mean-step0
+# loss.transplant_new_rows = low: new head rows start below the mean row (their logits lowered along
+# the mean final hidden state of 4096 training tokens by the amount that minimises their cross-entropy).
+config transplant-low-step0 "${teacher[@]}" "loss.cross_tokenizer=transplant" "loss.transplant_new_rows=low" \
+  "train.max_steps=1" "optim.lr=1e-12" "schedule.warmup_steps=0" "schedule.decay=constant"
+run transplant-low-step0
 
 # ---- the three continuations from the base, per seed: same steps, lr, schedule and data order
 for seed in $SEEDS; do
@@ -135,10 +141,13 @@ for seed in $SEEDS; do
     "${common[@]}"
   config "transplant-mean-s$seed" "${teacher[@]}" "loss.cross_tokenizer=transplant" "loss.transplant_new_rows=mean" \
     "${common[@]}"
+  config "transplant-low-s$seed" "${teacher[@]}" "loss.cross_tokenizer=transplant" "loss.transplant_new_rows=low" \
+    "${common[@]}"
   run "ce-s$seed" .testdata/gpt2
   run "align-s$seed" .testdata/gpt2
   run "transplant-s$seed"
   run "transplant-mean-s$seed"
+  run "transplant-low-s$seed"
 done
 printf 'total\t%s\t\n' $(($(date +%s) - START)) >> "$OUT/times.tsv"
 "$BIN" encode --tokenizer .testdata/qwen3 --input "$OUT/heldout.jsonl" --output "$OUT/heldout-qwen.jsonl" --threads 1
@@ -151,7 +160,8 @@ ev = lambda name: json.load(open(f"{out}/eval-{name}.json"))
 keep = lambda e: {k: e[k] for k in ("bits_per_byte", "mean_ce", "tokens", "bytes")}
 res = {"settings": {"teacher_steps": int(tsteps), "base_steps": int(bsteps), "steps": int(steps), "seeds": seeds},
        "teacher": keep(ev("teacher")), "base": keep(ev("base")), "transplant-step0": keep(ev("transplant-step0")),
-       "transplant-mean-step0": keep(ev("transplant-mean-step0"))}
+       "transplant-mean-step0": keep(ev("transplant-mean-step0")),
+       "transplant-low-step0": keep(ev("transplant-low-step0"))}
 lines = ["| model | steps | held-out tokens | bits per byte | vs CE only |", "|---|---|---|---|---|"]
 def row(label, n, e, vs=""):
     lines.append(f"| {label} | {n} | {e['tokens']} | {e['bits_per_byte']:.4f} | {vs} |")
@@ -159,10 +169,12 @@ row("teacher (Qwen tokenizer, CE)", tsteps, res["teacher"])
 row("base student (GPT-2 tokenizer, CE)", bsteps, res["base"])
 row("base after transplant, untrained (Qwen tokenizer)", f"{bsteps} + 0", res["transplant-step0"])
 row("base after transplant with new rows at the mean, untrained", f"{bsteps} + 0", res["transplant-mean-step0"])
+row("base after transplant with new rows low, untrained", f"{bsteps} + 0", res["transplant-low-step0"])
 ce = {s: ev(f"ce-s{s}")["bits_per_byte"] for s in seeds}
 for name, label in (("ce", "CE only (GPT-2 tokenizer)"), ("align", "`align` (GPT-2 tokenizer)"),
                     ("transplant", "`transplant` (Qwen tokenizer)"),
-                    ("transplant-mean", "`transplant`, `transplant_new_rows` mean (Qwen tokenizer)")):
+                    ("transplant-mean", "`transplant`, `transplant_new_rows` mean (Qwen tokenizer)"),
+                    ("transplant-low", "`transplant`, `transplant_new_rows` low (Qwen tokenizer)")):
     per = {s: keep(ev(f"{name}-s{s}")) for s in seeds}
     bpb = [per[s]["bits_per_byte"] for s in seeds]
     rel = [per[s]["bits_per_byte"] / ce[s] - 1 for s in seeds]  # paired with the same seed's CE run
@@ -186,6 +198,7 @@ def grep(path, pat):
         pass
     return None
 res["transplant_rows"] = grep(f"{out}/transplant-step0/train.log", r"transplant: the student now has.*")
+res["transplant_low_rows"] = grep(f"{out}/transplant-low-step0/train.log", r"transplant: new head rows start.*")
 res["align_first_batch"] = grep(f"{out}/align-s{seeds[0]}/train.log", r"align: in the first batch.*")
 # The held-out text in Qwen tokens: how many have a row copied from one GPT-2 token (the same
 # string in both vocabularies: the same byte-level alphabet) and how many an averaged row.
@@ -208,7 +221,7 @@ with open(f"{out}/diag-input.safetensors", "wb") as f:
     f.write(struct.pack("<Q", len(hdr)) + hdr + flat.tobytes())
 res["softmax_mass"] = {}
 for model in ("transplant-step0", f"transplant-s{seeds[0]}", "transplant-mean-step0", f"transplant-mean-s{seeds[0]}",
-              "teacher"):
+              "transplant-low-step0", f"transplant-low-s{seeds[0]}", "teacher"):
     subprocess.run([bin_, "forward", "--model", f"{out}/{model}-export", "--input", f"{out}/diag-input.safetensors",
                     "--output", f"{out}/diag-logits.safetensors"], check=True, capture_output=True)
     raw = open(f"{out}/diag-logits.safetensors", "rb").read()
@@ -239,7 +252,7 @@ for model in ("transplant-step0", f"transplant-s{seeds[0]}", "transplant-mean-st
 # Training curves (metrics.jsonl, every train.log_every steps): CE per token of the run's own
 # tokenizer, mean over the seeds.
 curves = {}
-for name in ("ce", "align", "transplant", "transplant-mean"):
+for name in ("ce", "align", "transplant", "transplant-mean", "transplant-low"):
     rows = [[json.loads(l) for l in open(f"{out}/{name}-s{s}/metrics.jsonl") if '"ce_loss"' in l] for s in seeds]
     curves[name] = {"step": [r["step"] for r in rows[0]],
                     "ce_loss": [round(statistics.mean(rs[k]["ce_loss"] for rs in rows), 4) for k in range(len(rows[0]))]}

@@ -196,11 +196,13 @@ std::vector<Key> make_keys() {
        "teacher and student with different tokenizers (docs/cross-tokenizer.md): none (they must match), "
        "transplant (the student takes the teacher's vocabulary) or align (byte-aligned rows, "
        "shared-vocabulary divergence + ULD)"},
-      {KEY(loss, transplant_new_rows), one_of({"pieces", "mean"}),
+      {KEY(loss, transplant_new_rows), one_of({"pieces", "mean", "low"}),
        "transplant: how the rows of teacher tokens that are not one student token start. pieces: the mean of "
        "the student's rows for the token's pieces; mean: LM-head rows start at the mean of all rows, so new "
-       "tokens start with low output probability (a tied embedding follows the head; an untied one keeps the "
-       "pieces' mean). docs/cross-tokenizer.md"},
+       "tokens start with low output probability; low: the mean row moved against the mean final hidden state "
+       "of 4096 training tokens, as far as minimises their cross-entropy, so new tokens start with about their "
+       "share of the text's probability (a tied embedding follows the head; an untied one keeps the pieces' "
+       "mean). docs/cross-tokenizer.md"},
       // ---- optim
       {KEY(optim, lr), above(0), "peak learning rate (AdamW)"},
       {KEY(optim, betas), beta_pair(), "AdamW beta1 and beta2"},

@@ -223,6 +223,10 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
     const std::int64_t teacher_context = models::read_spec(config.teacher->path).max_positions;
     view->max_teacher_len = std::min<std::int64_t>(teacher_context > 0 ? teacher_context : 1 << 20, 2 * config.data.seq_len);
   }
+  // transplant, new rows "low": the training text their logits are fitted on (the loader is untouched).
+  const at::Tensor transplant_probe = transplant && config.loss.transplant_new_rows == "low"
+                                          ? xtok::probe_rows(prepared.train, config.data.seq_len)
+                                          : at::Tensor();
   data::LoaderOptions train_options = data::loader_options(config, /*train=*/true);
   train_options.pin_memory = device.is_cuda();
   LoaderBatches train_batches(std::move(prepared.train), train_options, view ? &*view : nullptr);
@@ -285,15 +289,28 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
     const std::int64_t rows = std::max<std::int64_t>(parts.teacher->spec().vocab_size,
                                                      static_cast<std::int64_t>(teacher_tokenizer->vocab_size()));
     const xtok::TransplantPlan plan = xtok::plan_transplant(*teacher_tokenizer, *student_tokenizer, *vocab_map, rows);
+    const std::string& how = config.loss.transplant_new_rows;
+    xtok::LowRowsReport low;
     parts.student = xtok::transplant(*parts.student, plan, teacher_tokenizer->special_tokens(),
-                                     config.loss.transplant_new_rows == "mean" ? xtok::NewRows::kMean
-                                                                                 : xtok::NewRows::kPieces);
+                                     how == "low"    ? xtok::NewRows::kLow
+                                     : how == "mean" ? xtok::NewRows::kMean
+                                                     : xtok::NewRows::kPieces,
+                                     transplant_probe, &low);
     log::info("transplant: the student now has the teacher's {} vocabulary rows: {} copied from one student token, "
               "{} made of several student tokens ({}), {} set to the mean embedding",
               rows, plan.copied, plan.averaged,
-              config.loss.transplant_new_rows == "mean" ? "head rows at the mean row, loss.transplant_new_rows = mean"
-                                                        : "the mean of their rows",
+              how == "low"    ? "head rows below the mean row, loss.transplant_new_rows = low"
+              : how == "mean" ? "head rows at the mean row, loss.transplant_new_rows = mean"
+                              : "the mean of their rows",
               plan.fallback);
+    if (how == "low") {
+      log::info("transplant: new head rows start {:.3f} below the mean row's logit (on {} positions of training text "
+                "whose next token is a new row at {:.2f}%: their softmax mass {:.2f}% at the mean row, {:.2f}% now; "
+                "{:.1f}% of the positions have h . hbar < 0)",
+                low.delta, low.positions,
+                100.0 * static_cast<double>(low.new_targets) / static_cast<double>(std::max<std::int64_t>(low.positions, 1)),
+                100.0 * low.mass_mean, 100.0 * low.mass_low, 100.0 * low.below_zero);
+    }
   }
   if (align) {
     const auto ids = [](const std::vector<std::int64_t>& v) {

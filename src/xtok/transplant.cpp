@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <string_view>
 #include <unordered_map>
 
@@ -106,10 +108,77 @@ at::Tensor rebuild_rows(const at::Tensor& old, const TransplantPlan& plan, bool 
   return out.to(old.scalar_type());
 }
 
+// NewRows::kLow on `model` (new head rows at the mean row `mean_row`): the new rows'
+// (is_new, (rows) bool) logits are lowered along -hbar by the delta that minimises the probe's
+// cross-entropy. Returns the new rows' value.
+at::Tensor low_rows(models::CausalLMImpl& model, const at::Tensor& mean_row, const at::Tensor& is_new,
+                    const at::Tensor& probe, LowRowsReport& report) {
+  if (!probe.defined() || probe.dim() != 2 || probe.size(1) < 2) {
+    throw Error(ExitCode::kInternal, "transplant: new rows 'low' need a probe of training text (rows of >= 2 tokens)");
+  }
+  const at::Tensor ids = probe.to(model.device(), at::kLong);
+  const at::Tensor h = model.hidden_states(ids).to(at::kFloat);  // (N, T, E)
+  const std::int64_t E = h.size(-1);
+  const at::Tensor hbar = h.reshape({-1, E}).mean(0);            // (E)
+  const at::Tensor dir = hbar / hbar.dot(hbar);                  // h . dir = 1 at h = hbar
+  // Positions with a next token: (P, E) hidden states and their targets.
+  const at::Tensor hp = h.narrow(1, 0, h.size(1) - 1).reshape({-1, E});
+  const at::Tensor target = ids.narrow(1, 1, ids.size(1) - 1).reshape({-1});
+  const at::Tensor w = model.lm_head_weight().to(at::kFloat);   // (rows, E), new rows = mean_row
+  const at::Tensor not_new = is_new.logical_not();
+  const double n_new = static_cast<double>(is_new.sum().item<std::int64_t>());
+  // Per position: c = h . dir (how much a new row's logit drops per unit of delta), m = the mean
+  // row's logit, lt = logsumexp of the copied rows' logits (they do not move).
+  const at::Tensor c = hp.matmul(dir), m = hp.matmul(mean_row.to(at::kFloat));
+  std::vector<at::Tensor> lts;
+  for (std::int64_t p = 0; p < hp.size(0); p += 256) {
+    const at::Tensor logits = hp.narrow(0, p, std::min<std::int64_t>(256, hp.size(0) - p)).matmul(w.t());
+    lts.push_back(logits.masked_fill(is_new, -std::numeric_limits<float>::infinity()).logsumexp(-1));
+  }
+  const at::Tensor lt = at::cat(lts).to(at::kDouble), cd = c.to(at::kDouble);
+  const at::Tensor base = m.to(at::kDouble) + std::log(n_new) - lt;  // log(new mass / copied mass) at delta 0
+  const at::Tensor new_target = is_new.index_select(0, target).to(at::kDouble);
+  // d CE / d delta = mean(c * (new_target - mass_new(delta))): increasing (the CE is convex in delta).
+  const auto mass = [&](double delta) { return at::sigmoid(base - delta * cd); };
+  const auto slope = [&](double delta) { return (cd * (new_target - mass(delta))).mean().item<double>(); };
+  double lo = 0.0, hi = 64.0;
+  if (slope(lo) >= 0.0) hi = 0.0;
+  else if (slope(hi) < 0.0) lo = hi;
+  for (int k = 0; k < 60 && hi - lo > 1e-6; ++k) {
+    const double mid = (lo + hi) / 2;
+    (slope(mid) < 0.0 ? lo : hi) = mid;
+  }
+  report.delta = (lo + hi) / 2;
+  report.positions = hp.size(0);
+  report.new_targets = static_cast<std::int64_t>(new_target.sum().item<double>());
+  report.mass_mean = mass(0.0).mean().item<double>();
+  report.mass_low = mass(report.delta).mean().item<double>();
+  report.below_zero = (c < 0).to(at::kDouble).mean().item<double>();
+  return mean_row.to(at::kFloat) - report.delta * dir;
+}
+
 }  // namespace
 
+at::Tensor probe_rows(const data::Corpus& corpus, std::int64_t seq_len, std::int64_t max_tokens) {
+  const std::int64_t n = corpus.num_documents(), rows = std::max<std::int64_t>(1, max_tokens / seq_len);
+  const std::int64_t want = rows * seq_len, docs = std::min(n, rows);
+  std::vector<std::int64_t> stream;
+  const std::int64_t cap = docs > 0 ? (want + docs - 1) / docs : 0;  // tokens per document at most
+  for (std::int64_t i = 0; i < docs; ++i) {
+    const std::int64_t doc = i * n / docs, len = std::min(corpus.length(doc), cap);
+    const std::size_t at = stream.size();
+    stream.resize(at + static_cast<std::size_t>(len));
+    corpus.copy_tokens(doc, 0, len, stream.data() + at);
+    if (const auto eos = corpus.eos()) stream.push_back(*eos);
+  }
+  const auto total = static_cast<std::int64_t>(stream.size());
+  const std::int64_t t = std::min(seq_len, total), r = t > 0 ? std::min(rows, total / t) : 0;
+  return at::from_blob(stream.data(), {r, t}, at::TensorOptions().dtype(at::kLong)).clone();
+}
+
 models::CausalLM transplant(models::CausalLMImpl& student, const TransplantPlan& plan,
-                            const tokenizer::SpecialTokens& teacher_special, NewRows new_rows) {
+                            const tokenizer::SpecialTokens& teacher_special, NewRows new_rows,
+                            const at::Tensor& probe, LowRowsReport* report) {
   const auto rows = static_cast<std::int64_t>(plan.sources.size());
   models::ModelSpec spec = transplanted_spec(student.spec(), rows, teacher_special);
   const auto options = at::TensorOptions().dtype(student.dtype()).device(student.device());
@@ -123,11 +192,27 @@ models::CausalLM transplant(models::CausalLMImpl& student, const TransplantPlan&
     if (item.key() == "embed.weight" || item.key() == "lm_head.weight") {
       // The head's rule applies to the head, and to the embedding when it is the head (tied).
       const bool head = item.key() == "lm_head.weight" || spec.tie_word_embeddings;
-      p.copy_(rebuild_rows(*old, plan, !(head && new_rows == NewRows::kMean)));
+      p.copy_(rebuild_rows(*old, plan, !(head && new_rows != NewRows::kPieces)));
     } else {
       p.copy_(*old);
     }
     p.set_requires_grad(old->requires_grad());
+  }
+  if (new_rows == NewRows::kLow) {
+    // Rows not copied from one student token: all at the mean head row now.
+    const at::Tensor old_head = student.lm_head_weight();
+    std::vector<std::uint8_t> fresh(static_cast<std::size_t>(rows), 1);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const auto& ids = plan.sources[static_cast<std::size_t>(r)];
+      if (ids.size() == 1 && ids[0] >= 0 && ids[0] < old_head.size(0)) fresh[static_cast<std::size_t>(r)] = 0;
+    }
+    const at::Tensor is_new =
+        at::from_blob(fresh.data(), {rows}, at::TensorOptions().dtype(at::kBool)).clone().to(student.device());
+    LowRowsReport local;
+    const at::Tensor row = low_rows(*out, old_head.to(at::kFloat).mean(0), is_new, probe, report ? *report : local);
+    at::Tensor head = out->lm_head_weight();
+    head.index_copy_(0, is_new.nonzero().squeeze(1),
+                     row.to(head.scalar_type()).unsqueeze(0).expand({is_new.sum().item<std::int64_t>(), head.size(1)}));
   }
   return out;
 }

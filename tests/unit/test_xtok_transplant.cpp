@@ -1,9 +1,10 @@
 // transplant: the new model keeps the student's logits for tokens that are one student token with
-// the same string, and averages the rows of the others.
+// the same string, and averages the rows of the others (or starts them at / below the mean row).
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 
+#include "data_test_helpers.h"
 #include "distill/models/loader.h"
 #include "distill/xtok/transplant.h"
 #include "model_fixtures.h"
@@ -71,7 +72,99 @@ TEST_P(XtokTransplant, MeanNewRowsStartTheHeadAtTheMeanRow) {
   EXPECT_TRUE(at::allclose(reordered, student->forward(old_ids), 1e-6, 1e-6));
 }
 
+// A probe of 4 rows x 32 tokens in the new vocabulary: copied tokens (< 1000) with three new
+// ones (rows 1003, 1150, 1010), so that the new rows' fair share of probability is 3 / 124.
+at::Tensor low_probe() {
+  const at::Tensor r = at::arange(4, at::kLong).unsqueeze(1), t = at::arange(32, at::kLong).unsqueeze(0);
+  at::Tensor p = (r * 37 + t * 101 + 11) % 1000;
+  p[0][5] = 1003;
+  p[1][20] = 1150;
+  p[3][9] = 1010;
+  return p;
+}
+
+// Mean next-token cross-entropy of logits = h W^T on the probe (h: (4, 32, E)).
+double probe_ce(const at::Tensor& h, const at::Tensor& w, const at::Tensor& probe) {
+  const at::Tensor logits = h.narrow(1, 0, 31).matmul(w.t()).reshape({-1, w.size(0)});
+  return at::cross_entropy_loss(logits.to(at::kDouble), probe.narrow(1, 1, 31).reshape({-1})).item<double>();
+}
+
+// NewRows::kLow: copied rows stay bit-identical; the new head rows are one row, the mean row moved
+// along -hbar (hbar: the mean final hidden state on the probe) by the delta that minimises the
+// probe's cross-entropy: moving them a little either way raises it. A tied embedding follows the
+// head, an untied one keeps the pieces' mean.
+TEST_P(XtokTransplant, LowNewRowsMinimiseTheProbeCrossEntropy) {
+  models::CausalLM student = models::load_model(testing::model_dir(GetParam()), {at::kFloat, at::kCPU, true});
+  tokenizer::SpecialTokens teacher_special;
+  const at::Tensor probe = low_probe();
+  xtok::LowRowsReport report;
+  models::CausalLM low =
+      xtok::transplant(*student, reversed_plan(), teacher_special, xtok::NewRows::kLow, probe, &report);
+  models::CausalLM mean = xtok::transplant(*student, reversed_plan(), teacher_special, xtok::NewRows::kMean);
+  at::NoGradGuard no_grad;
+  const at::Tensor w_old = student->lm_head_weight(), w_low = low->lm_head_weight();
+  // Copied rows: bit-identical, in the head and in the embedding.
+  EXPECT_TRUE(at::equal(w_low.narrow(0, 0, 1000), w_old.flip({0})));
+  const at::Tensor e_old = student->named_parameters()["embed.weight"];
+  const at::Tensor e_low = low->named_parameters()["embed.weight"];
+  EXPECT_TRUE(at::equal(e_low.narrow(0, 0, 1000), e_old.flip({0})));
+  const at::Tensor old_ids = at::tensor({5, 17, 300, 999, 0, 42}, at::kLong).unsqueeze(0);
+  const at::Tensor reordered = low->forward(999 - old_ids).narrow(-1, 0, 1000).flip({-1});
+  EXPECT_TRUE(at::allclose(reordered, student->forward(old_ids), 1e-6, 1e-6));
+
+  // The new rows: mean row - delta * hbar / |hbar|^2, hbar from the kMean model's hidden states.
+  const at::Tensor h = mean->hidden_states(probe);  // (4, 32, E)
+  const at::Tensor hbar = h.reshape({-1, h.size(-1)}).mean(0), dir = hbar / hbar.dot(hbar);
+  EXPECT_EQ(report.positions, 4 * 31);
+  EXPECT_EQ(report.new_targets, 3);
+  ASSERT_GT(report.delta, 0.1) << GetParam();
+  ASSERT_LT(report.delta, 60.0) << GetParam();
+  const at::Tensor want = w_old.mean(0) - report.delta * dir;
+  EXPECT_TRUE(at::allclose(w_low.narrow(0, 1000, 200), want.unsqueeze(0).expand({200, want.size(0)}), 1e-5, 1e-6))
+      << GetParam();
+  const at::Tensor e_want = low->spec().tie_word_embeddings ? want : (e_old[3] + e_old[103]) / 2;
+  EXPECT_TRUE(at::allclose(e_low[1003], e_want, 1e-5, 1e-6)) << GetParam();
+
+  // delta is the probe's cross-entropy minimum along dir (on the hidden states it was fitted on).
+  at::Tensor shift = at::zeros_like(w_low);
+  shift.narrow(0, 1000, 200).copy_(dir.unsqueeze(0).expand({200, dir.size(0)}));
+  const double at_delta = probe_ce(h, w_low, probe), eps = 0.05;
+  EXPECT_LT(at_delta, probe_ce(h, w_low + eps * shift, probe)) << GetParam();
+  EXPECT_LT(at_delta, probe_ce(h, w_low - eps * shift, probe)) << GetParam();
+  EXPECT_LT(at_delta, probe_ce(h, mean->lm_head_weight(), probe)) << GetParam();
+  // The reported softmax mass on the new rows, before and after.
+  const auto new_mass = [&](const at::Tensor& w) {
+    const at::Tensor p = h.narrow(1, 0, 31).matmul(w.t()).softmax(-1);
+    return p.narrow(-1, 1000, 200).sum(-1).mean().item<double>();
+  };
+  EXPECT_NEAR(report.mass_mean, new_mass(mean->lm_head_weight()), 1e-5);
+  EXPECT_NEAR(report.mass_low, new_mass(w_low), 1e-5);
+  EXPECT_LT(report.mass_low, report.mass_mean);
+  // kLow without a probe is a bug of the caller.
+  EXPECT_THROW(xtok::transplant(*student, reversed_plan(), teacher_special, xtok::NewRows::kLow), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, XtokTransplant, ::testing::Values("opt", "qwen2", "llama"));
+
+// probe_rows: documents spread over the corpus (every n / rows-th), each cut to its share of the
+// tokens, joined by the EOS, as rows of seq_len.
+TEST(XtokTransplantProbe, RowsFromDocumentsSpreadOverTheCorpus) {
+  testing::TempDir dir;
+  const data::Corpus corpus =
+      data::test::corpus_of(data::test::dataset_of(dir, data::test::numbered_docs({30, 30, 30, 30, 30, 30, 30, 30, 30, 30})));
+  const at::Tensor p = xtok::probe_rows(corpus, 8, 32);  // 4 rows: documents 0, 2, 5, 7, 8 tokens each
+  ASSERT_EQ(p.sizes(), (at::IntArrayRef{4, 8}));
+  std::vector<std::int64_t> want;
+  for (const std::int64_t d : {0, 2, 5, 7}) {
+    for (std::int64_t i = 0; i < 8; ++i) want.push_back(1000 * (d + 1) + i);
+    want.push_back(data::test::kGpt2Eos);
+  }
+  want.resize(32);
+  EXPECT_TRUE(at::equal(p.reshape({-1}), at::tensor(want, at::kLong)));
+  // Fewer tokens than a row: one row of what there is.
+  const data::Corpus small = data::test::corpus_of(data::test::dataset_of(dir, data::test::numbered_docs({5}), "small"));
+  EXPECT_EQ(xtok::probe_rows(small, 8, 32).sizes(), (at::IntArrayRef{1, 6}));
+}
 
 }  // namespace
 }  // namespace distill

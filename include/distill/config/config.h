@@ -86,7 +86,7 @@ struct LossConfig {
   double beta = 0.5;                // JSD mixing weight (0 = forward KL, 1 = reverse KL)
   std::int64_t chunk_tokens = 1024; // tokens per chunk of the fused LM-head + loss (~6 x chunk x V fp32 scratch)
   std::string cross_tokenizer = "none";  // none | transplant | align
-  std::string transplant_new_rows = "mean";  // pieces | mean (xtok::NewRows)
+  std::string transplant_new_rows = "low";  // pieces | mean | low (xtok::NewRows)
 };
 
 struct OptimConfig {
