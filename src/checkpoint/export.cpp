@@ -40,14 +40,33 @@ void copy_configured_tokenizer(const nlohmann::json& student, const std::string&
   if (!student.contains("tokenizer") || !student["tokenizer"].is_string()) return;
   const std::string path = student["tokenizer"].get<std::string>();
   if (path.empty()) return;
+  // OpenAI's GPT-2 files (encoder.json + vocab.bpe) are HF's vocab.json + merges.txt under other
+  // names, byte for byte; transformers only looks for the latter.
+  const auto copy_gpt2_pair = [&](const std::string& dir) {
+    for (const auto& [vocab, merges] : {std::pair{"vocab.json", "merges.txt"}, std::pair{"encoder.json", "vocab.bpe"}}) {
+      const std::string v = files::join(dir, vocab), m = files::join(dir, merges);
+      if (!files::is_regular_file(v) || !files::is_regular_file(m)) continue;
+      io::write_file_atomic(files::join(out_dir, "vocab.json"), read_all(v));
+      io::write_file_atomic(files::join(out_dir, "merges.txt"), read_all(m));
+      return true;
+    }
+    return false;
+  };
   if (files::is_directory(path)) {
     for (const char* const* f = kSideFiles; *f; ++f) {
       const std::string src = files::join(path, *f);
       if (files::is_regular_file(src)) io::write_file_atomic(files::join(out_dir, *f), read_all(src));
     }
+    if (!files::is_regular_file(files::join(path, "tokenizer.json"))) copy_gpt2_pair(path);
     return;
   }
   const std::string name = files::filename(path);
+  if (name == "vocab.json" || name == "merges.txt" || name == "encoder.json" || name == "vocab.bpe") {
+    if (!copy_gpt2_pair(files::parent(path))) {
+      log::warn("export: student.tokenizer {} is not copied (the other file of the GPT-2 pair is missing)", path);
+    }
+    return;
+  }
   auto ends_with = [&](const std::string& suffix) {
     return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };

@@ -15,6 +15,7 @@
 
 namespace distill::loss::detail {
 
+#if DISTILL_WITH_CUDA
 namespace {
 
 bool forward_kl_like(const KdLossOptions& o) {
@@ -31,6 +32,7 @@ bool kernel_type(at::ScalarType t, kernels::LogitType* out) {
 }
 
 }  // namespace
+#endif
 
 bool fused_chunk_applies(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
                          const KdLossOptions& options) {

@@ -11,6 +11,7 @@
 
 #include "distill/models/init.h"
 #include "distill/models/loader.h"
+#include "distill/tokenizer/tokenizer.h"
 #include "distill/util/files.h"
 #include "test_support.h"
 #include "tokenizer_data.h"
@@ -103,6 +104,19 @@ TEST(CliTrainCross, AlignTrainsOnStandIns) {
     EXPECT_TRUE(std::isfinite(row["loss"].get<double>()));
   }
   EXPECT_EQ(train_rows, 3);
+
+  // The export carries the student's GPT-2 tokenizer, which .testdata/gpt2 holds as OpenAI's
+  // encoder.json + vocab.bpe, under the names transformers reads, and it tokenizes alike.
+  const auto e = run_distill({"export", fx.tmp.file("run"), "--out", fx.tmp.file("exported")});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  ASSERT_TRUE(files::exists(fx.tmp.file("exported/vocab.json")));
+  ASSERT_TRUE(files::exists(fx.tmp.file("exported/merges.txt")));
+  EXPECT_FALSE(files::exists(fx.tmp.file("exported/encoder.json")));
+  const auto original = tokenizer::load_tokenizer(testing::downloaded_path("gpt2"));
+  const auto exported = tokenizer::load_tokenizer(fx.tmp.file("exported"));
+  const std::string text = "Distillation across tokenizers: 12345 \xE4\xB8\xAD\xE6\x96\x87   ok";
+  EXPECT_EQ(exported->encode(text).ids, original->encode(text).ids);
+  EXPECT_EQ(exported->vocab_size(), original->vocab_size());
 }
 
 TEST(CliTrainCross, TransplantTrainsAndExportsWithTheTeachersTokenizer) {
