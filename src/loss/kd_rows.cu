@@ -18,39 +18,17 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../util/cuda_elem.cuh"
 #include "kd_rows.h"
 
 namespace distill::loss::kernels {
 
 namespace {
 
+using namespace cuda_elem;
+
 constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
-
-__device__ __forceinline__ float load(float x) { return x; }
-__device__ __forceinline__ float load(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float load(__half x) { return __half2float(x); }
-
-template <typename T>
-__device__ __forceinline__ T store(float x);
-template <>
-__device__ __forceinline__ float store<float>(float x) {
-  return x;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 store<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-template <>
-__device__ __forceinline__ __half store<__half>(float x) {
-  return __float2half_rn(x);
-}
-
-// N consecutive elements, loaded and stored as one access.
-template <typename T, int N>
-struct alignas(sizeof(T) * N) Pack {
-  T v[N];
-};
 
 // Online softmax statistics of one distribution over the part of a row one thread (or, after the
 // merge, the block) has seen. Empty: m = -inf and every sum 0.
@@ -103,13 +81,6 @@ __device__ Stats block_merge(Stats s, float inv_t, Stats* shared) {
 }
 
 template <typename T, int N>
-__device__ __forceinline__ void load_pack(const T* row, std::int64_t col, float (&out)[N]) {
-  const Pack<T, N> p = *reinterpret_cast<const Pack<T, N>*>(row + col);
-#pragma unroll
-  for (int k = 0; k < N; ++k) out[k] = load(p.v[k]);
-}
-
-template <typename T, int N>
 __global__ void __launch_bounds__(kThreads) kd_rows_kernel(KdRowsArgs a) {
   __shared__ Stats shared[kWarps];
   const std::int64_t row = blockIdx.x;
@@ -147,7 +118,7 @@ __global__ void __launch_bounds__(kThreads) kd_rows_kernel(KdRowsArgs a) {
     const bool shared_col = col < v;
     float s[N], t[N];
     if (col < vs) {
-      load_pack<T, N>(s_row, col, s);
+      load_pack<T, N>(s_row + col, s);
       float mx = s[0];
 #pragma unroll
       for (int k = 1; k < N; ++k) mx = fmaxf(mx, s[k]);
@@ -162,7 +133,7 @@ __global__ void __launch_bounds__(kThreads) kd_rows_kernel(KdRowsArgs a) {
       }
     }
     if (col < vt) {
-      load_pack<T, N>(t_row, col, t);
+      load_pack<T, N>(t_row + col, t);
       float mx = t[0];
 #pragma unroll
       for (int k = 1; k < N; ++k) mx = fmaxf(mx, t[k]);
@@ -206,9 +177,9 @@ __global__ void __launch_bounds__(kThreads) kd_rows_kernel(KdRowsArgs a) {
   const float inv_zt_s = 1.0f / st.zt, inv_zt_t = with_teacher ? 1.0f / tt.zt : 0.f;
   for (std::int64_t col = threadIdx.x * N; col < vs; col += kThreads * N) {
     float s[N], t[N];
-    load_pack<T, N>(s_row, col, s);
+    load_pack<T, N>(s_row + col, s);
     const bool kd_col = kd_grad && col < v;
-    if (kd_col) load_pack<T, N>(t_row, col, t);
+    if (kd_col) load_pack<T, N>(t_row + col, t);
     Pack<T, N> out;
 #pragma unroll
     for (int k = 0; k < N; ++k) {
@@ -226,8 +197,6 @@ __global__ void __launch_bounds__(kThreads) kd_rows_kernel(KdRowsArgs a) {
   }
 }
 
-bool aligned(const void* p, std::size_t bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
-
 template <typename T>
 const char* launch_typed(const KdRowsArgs& a, cudaStream_t stream) {
   constexpr int kPack = 16 / static_cast<int>(sizeof(T));  // 16-byte accesses
@@ -240,8 +209,7 @@ const char* launch_typed(const KdRowsArgs& a, cudaStream_t stream) {
   } else {
     kd_rows_kernel<T, 1><<<grid, block, 0, stream>>>(a);
   }
-  const cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
+  return last_error();
 }
 
 }  // namespace

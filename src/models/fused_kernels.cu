@@ -10,69 +10,18 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "../util/cuda_elem.cuh"
 #include "fused_kernels.h"
 
 namespace distill::models::kernels {
 
 namespace {
 
-__device__ __forceinline__ float load(float x) { return x; }
-__device__ __forceinline__ float load(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float load(__half x) { return __half2float(x); }
-
-template <typename T>
-__device__ __forceinline__ T store(float x);
-template <>
-__device__ __forceinline__ float store<float>(float x) {
-  return x;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 store<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-template <>
-__device__ __forceinline__ __half store<__half>(float x) {
-  return __float2half_rn(x);
-}
-
-// x rounded to T and back: where ATen's T-typed op would round.
-template <typename T>
-__device__ __forceinline__ float R(float x) {
-  return load(store<T>(x));
-}
-
-template <typename T, int N>
-struct alignas(sizeof(T) * N) Pack {
-  T v[N];
-};
-
-template <typename T, int N>
-__device__ __forceinline__ void load_pack(const T* p, float (&out)[N]) {
-  const Pack<T, N> v = *reinterpret_cast<const Pack<T, N>*>(p);
-#pragma unroll
-  for (int k = 0; k < N; ++k) out[k] = load(v.v[k]);
-}
-
-template <typename T, int N>
-__device__ __forceinline__ void store_pack(T* p, const float (&in)[N]) {
-  Pack<T, N> v;
-#pragma unroll
-  for (int k = 0; k < N; ++k) v.v[k] = store<T>(in[k]);
-  *reinterpret_cast<Pack<T, N>*>(p) = v;
-}
+using namespace cuda_elem;
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;
-}
-
-bool aligned(const void* p, std::size_t bytes) {
-  return p == nullptr || reinterpret_cast<std::uintptr_t>(p) % bytes == 0;
-}
-
-const char* last_error() {
-  const cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
 }
 
 unsigned blocks_for(std::int64_t work, int threads, std::int64_t cap = 65535LL * 32) {

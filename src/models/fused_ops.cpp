@@ -121,7 +121,8 @@ at::Tensor as_rows(const at::Tensor& x) {
 }
 
 // ---- RMSNorm
-void rms_forward(const at::Tensor& rows, const at::Tensor& w, double eps, const at::Tensor& y, const at::Tensor& rstd) {
+// The arguments both directions share: rows (rows, dim) with one row stride, w (dim) contiguous.
+k::RmsNormArgs rms_args(const at::Tensor& rows, const at::Tensor& w) {
   k::RmsNormArgs a;
   a.type = elem_type(rows.scalar_type());
   a.x = rows.data_ptr();
@@ -129,6 +130,11 @@ void rms_forward(const at::Tensor& rows, const at::Tensor& w, double eps, const 
   a.w = w.data_ptr();
   a.rows = rows.size(0);
   a.dim = rows.size(1);
+  return a;
+}
+
+void rms_forward(const at::Tensor& rows, const at::Tensor& w, double eps, const at::Tensor& y, const at::Tensor& rstd) {
+  k::RmsNormArgs a = rms_args(rows, w);
   a.eps = static_cast<float>(eps);
   a.y = y.data_ptr();
   a.rstd = rstd.defined() ? rstd.data_ptr<float>() : nullptr;
@@ -157,13 +163,7 @@ class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     at::Tensor gx = at::empty(rows.sizes(), rows.options());
     const std::int64_t parts = k::rms_norm_partial_rows(rows.size(0), rows.size(1));
     at::Tensor partial = at::empty({parts, rows.size(1)}, rows.options().dtype(at::kFloat));
-    k::RmsNormArgs a;
-    a.type = elem_type(rows.scalar_type());
-    a.x = rows.data_ptr();
-    a.x_stride = rows.stride(0);
-    a.w = w.data_ptr();
-    a.rows = rows.size(0);
-    a.dim = rows.size(1);
+    k::RmsNormArgs a = rms_args(rows, w);
     a.rstd = rstd.data_ptr<float>();
     a.gy = gy.data_ptr();
     a.gx = gx.data_ptr();
@@ -174,43 +174,8 @@ class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
 };
 
 // ---- SiLU(gate) * up
-class SiluMulFn : public torch::autograd::Function<SiluMulFn> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
-    const at::Tensor g = gate.contiguous(), u = up.contiguous();
-    at::Tensor h = at::empty(g.sizes(), g.options());
-    k::SiluMulArgs a;
-    a.type = elem_type(g.scalar_type());
-    a.gate = g.data_ptr();
-    a.up = u.data_ptr();
-    a.n = g.numel();
-    a.h = h.data_ptr();
-    check(k::silu_mul_forward(a, stream_of(g)), "silu_mul");
-    if (ctx != nullptr) ctx->save_for_backward({g, u});
-    return h;
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
-    const auto saved = ctx->get_saved_variables();
-    const at::Tensor& g = saved[0];
-    const at::Tensor& u = saved[1];
-    const at::Tensor gh = grad_out[0].to(g.scalar_type()).contiguous();
-    at::Tensor g_gate = at::empty(g.sizes(), g.options()), g_up = at::empty(g.sizes(), g.options());
-    k::SiluMulArgs a;
-    a.type = elem_type(g.scalar_type());
-    a.gate = g.data_ptr();
-    a.up = u.data_ptr();
-    a.n = g.numel();
-    a.gh = gh.data_ptr();
-    a.g_gate = g_gate.data_ptr();
-    a.g_up = g_up.data_ptr();
-    check(k::silu_mul_backward(a, stream_of(g)), "silu_mul backward");
-    return {g_gate, g_up};
-  }
-};
-
-// ---- down(silu(gate) * up), the product recomputed in backward
-at::Tensor silu_mul_raw(const at::Tensor& g, const at::Tensor& u) {  // contiguous, same dtype
+// g, u contiguous, one dtype.
+at::Tensor silu_mul_raw(const at::Tensor& g, const at::Tensor& u) {
   at::Tensor h = at::empty(g.sizes(), g.options());
   k::SiluMulArgs a;
   a.type = elem_type(g.scalar_type());
@@ -222,6 +187,37 @@ at::Tensor silu_mul_raw(const at::Tensor& g, const at::Tensor& u) {  // contiguo
   return h;
 }
 
+// The gradients w.r.t. gate and up from gh, the gradient w.r.t. silu(gate) * up (g's shape).
+variable_list silu_mul_grads(const at::Tensor& g, const at::Tensor& u, const at::Tensor& gh_in) {
+  const at::Tensor gh = gh_in.to(g.scalar_type()).contiguous();
+  at::Tensor g_gate = at::empty(g.sizes(), g.options()), g_up = at::empty(g.sizes(), g.options());
+  k::SiluMulArgs a;
+  a.type = elem_type(g.scalar_type());
+  a.gate = g.data_ptr();
+  a.up = u.data_ptr();
+  a.n = g.numel();
+  a.gh = gh.data_ptr();
+  a.g_gate = g_gate.data_ptr();
+  a.g_up = g_up.data_ptr();
+  check(k::silu_mul_backward(a, stream_of(g)), "silu_mul backward");
+  return {g_gate, g_up};
+}
+
+class SiluMulFn : public torch::autograd::Function<SiluMulFn> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
+    const at::Tensor g = gate.contiguous(), u = up.contiguous();
+    if (ctx != nullptr) ctx->save_for_backward({g, u});
+    return silu_mul_raw(g, u);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    return silu_mul_grads(saved[0], saved[1], grad_out[0]);
+  }
+};
+
+// ---- down(silu(gate) * up), the product recomputed in backward
 class SiluMulLinearFn : public torch::autograd::Function<SiluMulLinearFn> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& weight,
@@ -254,17 +250,8 @@ class SiluMulLinearFn : public torch::autograd::Function<SiluMulLinearFn> {
     if (ctx->saved_data["has_bias"].toBool()) {
       gb = gy.sum({0}, /*keepdim=*/false, at::kFloat).to(static_cast<at::ScalarType>(ctx->saved_data["bias_type"].toInt()));
     }
-    at::Tensor g_gate = at::empty(g.sizes(), g.options()), g_up = at::empty(g.sizes(), g.options());
-    k::SiluMulArgs a;
-    a.type = elem_type(dtype);
-    a.gate = g.data_ptr();
-    a.up = u.data_ptr();
-    a.n = g.numel();
-    a.gh = gh.data_ptr();
-    a.g_gate = g_gate.data_ptr();
-    a.g_up = g_up.data_ptr();
-    check(k::silu_mul_backward(a, stream_of(g)), "silu_mul backward");
-    return {g_gate, g_up, gw, gb};
+    variable_list grads = silu_mul_grads(g, u, gh);
+    return {grads[0], grads[1], gw, gb};
   }
 };
 
