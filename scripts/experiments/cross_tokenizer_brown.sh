@@ -4,6 +4,7 @@
 #
 #   scripts/experiments/cross_tokenizer_brown.sh            # build/distill, output in runs/xtok_brown
 #   DISTILL_BIN=... OUT=... SEEDS="1 2 3" STEPS=... BASE_STEPS=... TEACHER_STEPS=... scripts/experiments/cross_tokenizer_brown.sh
+#   MAIN=0 LONG_STEPS=180 scripts/experiments/cross_tokenizer_brown.sh   # only the longer continuations (5.)
 #
 # 1. teacher: a small Qwen2 (Qwen tokenizer, 151936 rows) trained with plain cross-entropy, larger and
 #    trained on more tokens than the students, so that it has something to teach;
@@ -20,6 +21,13 @@
 # 4. distill eval on the held-out Brown documents (windows of SEQ tokens, the training length):
 #    bits per byte of the held-out text, which does not depend on the tokenizer (nats summed over
 #    the predicted tokens / ln 2 / the bytes they spell).
+# 5. with LONG_STEPS > 0: for each seed in LONG_SEEDS (default 1), the CE-only, transplant (new rows
+#    low, the default) and align continuations for LONG_STEPS steps instead of STEPS: the same lr and
+#    warmup steps as the STEPS-step runs, cosine over the longer run (arms ce-long-sN,
+#    transplant-low-long-sN, align-long-sN; results in $OUT/results-long.md and $OUT/results-long.json).
+#    MAIN=0 skips the STEPS-step continuations and their results (teacher and base must be trained).
+# Arms already trained are skipped (their export exists), and so is an evaluation already written
+# after the arm's export.
 # Writes $OUT/results.md (the numbers of docs/cross-tokenizer.md's table), $OUT/results.json (also the
 # diagnostics: transplant's rows and softmax mass, align's first batch, training curves) and $OUT/times.tsv
 # (wall seconds per stage).
@@ -31,6 +39,9 @@ TEACHER_STEPS=${TEACHER_STEPS:-360}
 BASE_STEPS=${BASE_STEPS:-120}
 STEPS=${STEPS:-60}
 SEEDS=${SEEDS:-"1 2 3"}
+LONG_STEPS=${LONG_STEPS:-0}
+LONG_SEEDS=${LONG_SEEDS:-1}
+MAIN=${MAIN:-1}
 SEQ=${SEQ:-64}
 MB=${MB:-4}
 
@@ -88,15 +99,19 @@ PY
 }
 
 run() {  # run NAME [TOKENIZER]: train (resumes if interrupted), export, eval; times to times.tsv
-  local name=$1 tok=() t0 t1 t2
+  local name=$1 tok=() t0 t1 t2 trained=0
   # The GPT-2 files (encoder.json + vocab.bpe) are not copied into exports: name them for eval.
   [[ $# -gt 1 ]] && tok=(--tokenizer "$2")
   t0=$(date +%s)
   if [[ ! -d "$OUT/$name-export" ]]; then
     "$BIN" train --config "$OUT/$name.json"
     "$BIN" export "$OUT/$name" --out "$OUT/$name-export"
+    trained=1
   fi
   t1=$(date +%s)
+  if [[ $trained == 0 && "$OUT/eval-$name.json" -nt "$OUT/$name-export" ]]; then
+    return 0  # trained and evaluated by an earlier run of the script: nothing to time
+  fi
   "$BIN" eval --model "$OUT/$name-export" "${tok[@]}" --data "$OUT/heldout.jsonl" --max-length "$SEQ" --stride "$SEQ" \
     --json "$OUT/eval-$name.json" > /dev/null
   t2=$(date +%s)
@@ -132,8 +147,9 @@ config transplant-low-step0 "${teacher[@]}" "loss.cross_tokenizer=transplant" "l
   "train.max_steps=1" "optim.lr=1e-12" "schedule.warmup_steps=0" "schedule.decay=constant"
 run transplant-low-step0
 
-# ---- the three continuations from the base, per seed: same steps, lr, schedule and data order
-for seed in $SEEDS; do
+# ---- the continuations from the base, per seed: same steps, lr, schedule and data order
+[[ $MAIN == 0 ]] && SEEDS_RUN="" || SEEDS_RUN=$SEEDS
+for seed in $SEEDS_RUN; do
   common=("train.max_steps=$STEPS" "schedule.warmup_steps=$((STEPS / 20 + 1))" "data.seed=$seed" "train.seed=$seed")
   config "ce-s$seed" "loss.kind=ce" "${common[@]}"
   config "align-s$seed" "${teacher[@]}" "loss.cross_tokenizer=align" "${common[@]}"
@@ -149,7 +165,51 @@ for seed in $SEEDS; do
   run "transplant-mean-s$seed"
   run "transplant-low-s$seed"
 done
+# ---- longer continuations (LONG_STEPS > 0): CE only, transplant (new rows low) and align, the same lr
+# and warmup steps as above, cosine over LONG_STEPS; CE and transplant first (align is the slowest)
+if (( LONG_STEPS > 0 )); then
+  for seed in $LONG_SEEDS; do
+    long=("train.max_steps=$LONG_STEPS" "schedule.warmup_steps=$((STEPS / 20 + 1))" "data.seed=$seed" "train.seed=$seed")
+    config "ce-long-s$seed" "loss.kind=ce" "${long[@]}"
+    config "transplant-low-long-s$seed" "${teacher[@]}" "loss.cross_tokenizer=transplant" "loss.transplant_new_rows=low" \
+      "${long[@]}"
+    config "align-long-s$seed" "${teacher[@]}" "loss.cross_tokenizer=align" "${long[@]}"
+    run "ce-long-s$seed" .testdata/gpt2
+    run "transplant-low-long-s$seed"
+    [[ ${SKIP_ALIGN_LONG:-0} == 1 ]] || run "align-long-s$seed" .testdata/gpt2
+  done
+  python3 - "$OUT" "$LONG_STEPS" "$STEPS" "$BASE_STEPS" "$LONG_SEEDS" <<'PY'
+import json, os, sys
+out, lsteps, steps, bsteps, seeds = sys.argv[1:]
+ev = lambda name: json.load(open(f"{out}/eval-{name}.json"))
+keep = lambda e: {k: e[k] for k in ("bits_per_byte", "mean_ce", "tokens", "bytes")}
+res = {"settings": {"long_steps": int(lsteps), "warmup_steps": int(steps) // 20 + 1, "seeds": seeds.split()}}
+lines = ["| model | steps | held-out tokens | bits per byte | vs CE only (same seed, same steps) |", "|---|---|---|---|---|"]
+for s in seeds.split():
+    ce = ev(f"ce-long-s{s}")["bits_per_byte"]
+    for name, label in (("ce", "CE only (GPT-2 tokenizer)"),
+                        ("transplant-low", "`transplant`, `transplant_new_rows` low (Qwen tokenizer)"),
+                        ("align", "`align` (GPT-2 tokenizer)")):
+        arm = f"{name}-long-s{s}"
+        if not os.path.exists(f"{out}/eval-{arm}.json"):
+            continue
+        e = keep(ev(arm))
+        e["vs_ce"] = e["bits_per_byte"] / ce - 1
+        log = [json.loads(l) for l in open(f"{out}/{arm}/metrics.jsonl") if '"ce_loss"' in l]
+        e["train_ce_curve"] = {"step": [r["step"] for r in log], "ce_loss": [round(r["ce_loss"], 4) for r in log]}
+        res[arm] = e
+        vs = "" if name == "ce" else f"{100 * e['vs_ce']:+.2f}%"
+        lines.append(f"| student {label}, seed {s}, one seed | {bsteps} + {lsteps} | {e['tokens']} | "
+                     f"{e['bits_per_byte']:.4f} | {vs} |")
+res["times_s_train_eval"] = {l.split("\t")[0]: [int(x) for x in l.rstrip("\n").split("\t")[1:] if x]
+                             for l in open(f"{out}/times.tsv") if "-long-" in l}
+open(f"{out}/results-long.md", "w").write("\n".join(lines) + "\n")
+json.dump(res, open(f"{out}/results-long.json", "w"), indent=2)
+print("\n".join(lines))
+PY
+fi
 printf 'total\t%s\t\n' $(($(date +%s) - START)) >> "$OUT/times.tsv"
+[[ $MAIN == 0 ]] && exit 0
 "$BIN" encode --tokenizer .testdata/qwen3 --input "$OUT/heldout.jsonl" --output "$OUT/heldout-qwen.jsonl" --threads 1
 
 python3 - "$OUT" "$STEPS" "$BASE_STEPS" "$TEACHER_STEPS" "$SEEDS" "$BIN" "$SEQ" <<'PY'
