@@ -133,42 +133,40 @@ void Trainer::resume(const checkpoint::LoadedCheckpoint& ckpt) {
   log::info("resumed from {} at step {}", ckpt.dir, step_);
 }
 
-loss::KdLossOutput Trainer::student_loss(const Batch& batch, const at::Tensor& hidden, const at::Tensor& ids,
-                                         const at::Tensor& labels, const models::ForwardOptions& fo, bool use_teacher,
-                                         bool non_blocking, const loss::KdLossOptions& options,
-                                         loss::LmHead* teacher_out) {
-  const loss::LmHead student{hidden, parts_.student->lm_head_weight()};
-  loss::LmHead teacher;
-  if (use_teacher && batch.teacher_input_ids.defined()) {
+Trainer::TeacherPass Trainer::teacher_forward(const Batch& batch, const at::Tensor& ids,
+                                              const models::ForwardOptions& fo, bool non_blocking) {
+  TeacherPass t;
+  at::NoGradGuard no_grad;
+  if (batch.teacher_input_ids.defined()) {
     // Across tokenizers: the teacher reads its own tokens of the same text (right-padded, so its
     // causal attention needs no mask); student rows pick the teacher rows aligned with them.
-    const at::Tensor t_ids = batch.teacher_input_ids.to(device_, non_blocking);  // (B, Tt)
-    {
-      at::NoGradGuard no_grad;
-      teacher.hidden = parts_.teacher->hidden_states(t_ids);  // (B, Tt, Et)
-    }
-    timer_.end(Phase::kTeacherForward);
-    teacher.weight = parts_.teacher->lm_head_weight();
-    const std::int64_t tt = t_ids.size(1);
+    t.ids = batch.teacher_input_ids.to(device_, non_blocking);  // (B, Tt)
+    t.head.hidden = parts_.teacher->hidden_states(t.ids);       // (B, Tt, Et)
+  } else {
+    t.head.hidden = parts_.teacher->hidden_states(ids, fo);  // (B, T, Et) in the teacher's dtype
+  }
+  t.head.weight = parts_.teacher->lm_head_weight();
+  timer_.end(Phase::kTeacherForward);
+  return t;
+}
+
+loss::KdLossOutput Trainer::student_loss(const Batch& batch, const at::Tensor& hidden, const TeacherPass& teacher,
+                                         const at::Tensor& labels, bool non_blocking,
+                                         const loss::KdLossOptions& options) {
+  const loss::LmHead student{hidden, parts_.student->lm_head_weight()};
+  if (teacher.ids.defined()) {
+    const std::int64_t tt = teacher.ids.size(1);
     const at::Tensor pos = batch.teacher_pos.to(device_, non_blocking);  // (B, T)
     const at::Tensor row = at::arange(pos.size(0), pos.options()).unsqueeze(1);  // (B, 1)
     const at::Tensor cols = batch.uld_cols.to(device_, non_blocking);             // (B, U)
     loss::TeacherAlignment alignment{at::where(pos.ge(0), pos + row * tt, pos), batch.exact.to(device_, non_blocking),
                                      parts_.shared_student, parts_.shared_teacher,
                                      at::where(cols.ge(0), cols + row * pos.size(1), cols).reshape({-1})};
-    if (teacher_out) *teacher_out = teacher;
-    loss::KdLossOutput out = loss::aligned_linear_kd_loss(student, teacher, alignment, labels, options);
+    loss::KdLossOutput out = loss::aligned_linear_kd_loss(student, teacher.head, alignment, labels, options);
     timer_.end(Phase::kLoss);
     return out;
   }
-  if (use_teacher) {
-    at::NoGradGuard no_grad;
-    teacher.hidden = parts_.teacher->hidden_states(ids, fo);  // (B, T, Et) in the teacher's dtype
-    teacher.weight = parts_.teacher->lm_head_weight();
-    timer_.end(Phase::kTeacherForward);
-  }
-  if (teacher_out) *teacher_out = teacher;
-  loss::KdLossOutput out = loss::fused_linear_kd_loss(student, teacher, labels, options);
+  loss::KdLossOutput out = loss::fused_linear_kd_loss(student, teacher.head, labels, options);
   timer_.end(Phase::kLoss);
   return out;
 }
@@ -198,6 +196,9 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches,
       if (piece.attention_mask.defined()) fo.attention_mask = piece.attention_mask.to(device_, true);
       s.input_tokens += ids.numel();
       timer_.end(Phase::kData);
+      // The teacher first: its long kernels keep the device busy while the host queues the
+      // student's many short ones (which it would otherwise feed one launch at a time).
+      const TeacherPass teacher = use_teacher ? teacher_forward(piece, ids, fo, /*non_blocking=*/true) : TeacherPass{};
       at::Tensor hidden;
       {
         AutocastScope autocast(device_.type(), autocast_, compute_dtype_);
@@ -205,8 +206,7 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches,
       }
       if (autocast_) hidden = hidden.to(compute_dtype_);  // the fused loss's matmuls run in this dtype
       timer_.end(Phase::kStudentForward);
-      const loss::KdLossOutput out =
-          student_loss(piece, hidden, ids, labels, fo, use_teacher, /*non_blocking=*/true, loss_options);
+      const loss::KdLossOutput out = student_loss(piece, hidden, teacher, labels, /*non_blocking=*/true, loss_options);
       const double weight = 1.0 / pieces;
       (out.loss * (weight * scaler_.scale())).backward();
       timer_.end(Phase::kBackward);
@@ -321,9 +321,9 @@ void Trainer::validate(std::int64_t step) {
       hidden = parts_.student->hidden_states(ids, fo);
     }
     if (autocast_) hidden = hidden.to(compute_dtype_);
-    loss::LmHead teacher;
-    const auto out =
-        student_loss(*batch, hidden, ids, labels, fo, use_teacher, /*non_blocking=*/false, loss_options_, &teacher);
+    const TeacherPass teacher_pass = use_teacher ? teacher_forward(*batch, ids, fo, /*non_blocking=*/false) : TeacherPass{};
+    const loss::LmHead& teacher = teacher_pass.head;
+    const auto out = student_loss(*batch, hidden, teacher_pass, labels, /*non_blocking=*/false, loss_options_);
     const at::Tensor n = out.tokens.to(at::kDouble);
     loss.add_(out.loss.to(at::kDouble) * n);
     kd.add_(out.kd_loss.to(at::kDouble) * n);

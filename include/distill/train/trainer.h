@@ -57,12 +57,18 @@ class Trainer {
   // with_entropies: also compute the (monitoring-only) entropies; the run asks on steps it logs.
   StepStats train_step(std::int64_t step, bool with_entropies);
   StepStats run_micro_batches(const std::vector<Batch>& batches, const loss::KdLossOptions& loss_options);
-  // The loss of one piece from the student's final hidden states: the teacher's forward (its own
-  // tokens across tokenizers) and the fused KD loss. `teacher_out` receives the teacher's head.
-  loss::KdLossOutput student_loss(const Batch& batch, const at::Tensor& hidden, const at::Tensor& ids,
-                                  const at::Tensor& labels, const models::ForwardOptions& fo, bool use_teacher,
-                                  bool non_blocking, const loss::KdLossOptions& options,
-                                  loss::LmHead* teacher_out = nullptr);
+  // The teacher's final hidden states and head for one piece (no grad); across tokenizers it reads
+  // its own tokens (`ids` then holds them, (B, Tt)).
+  struct TeacherPass {
+    loss::LmHead head;  // undefined without a teacher
+    at::Tensor ids;     // the teacher's own tokens across tokenizers; undefined otherwise
+  };
+  TeacherPass teacher_forward(const Batch& batch, const at::Tensor& ids, const models::ForwardOptions& fo,
+                              bool non_blocking);
+  // The loss of one piece from the student's final hidden states and the teacher's pass: the fused
+  // KD loss, or the aligned one across tokenizers.
+  loss::KdLossOutput student_loss(const Batch& batch, const at::Tensor& hidden, const TeacherPass& teacher,
+                                  const at::Tensor& labels, bool non_blocking, const loss::KdLossOptions& options);
   void validate(std::int64_t step);
   void save(std::int64_t step);
 
