@@ -7,6 +7,7 @@
 #   scripts/bench/bench_train.sh [WORKLOAD ...]     (default: all three)
 # Workloads: qwen7b_to_0.5b, qwen1.5b_to_0.5b, llama7b_to_opt125m. PARITY=1 also checks that the
 # first-step losses agree when both load the same weights (the first workload given; saved by the peer).
+# TRAIN='{"overlap_teacher": true}' adds keys to distill's train section; EAGER=0 skips the eager peer.
 # Writes $OUT_DIR/train_<workload>.json (default docs/benchmarks) and prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,6 +15,8 @@ OUT_DIR=${OUT_DIR:-docs/benchmarks}
 BIN=${DISTILL_BIN:-build/distill}
 STEPS=${STEPS:-16}
 COMPILE=${COMPILE:-1}
+EAGER=${EAGER:-1}
+export TRAIN=${TRAIN:-"{}"}
 SCRATCH=${SCRATCH:-/dev/shm/distill-bench}
 mkdir -p "$OUT_DIR" "$SCRATCH"
 WORKLOADS=("$@")
@@ -27,7 +30,7 @@ make_rows "$data" "$((4 * STEPS))"
 # distill config: workload paths, init mode (random | pretrained), steps, run dir, profile flag.
 make_config() {  # teacher student tokenizer init steps run_dir profile log_every -> stdout
   python3 - "$@" "$data" <<'PY'
-import json, sys
+import json, os, sys
 t, s, tok, init, steps, run, profile, log_every, data = sys.argv[1:]
 print(json.dumps({
     "teacher": {"path": t, "dtype": "bf16", "tokenizer": tok, "init": init},
@@ -38,7 +41,7 @@ print(json.dumps({
     "optim": {"lr": 1e-4, "grad_clip": 1.0},
     "schedule": {"warmup_steps": 1},
     "train": {"device": "cuda", "precision": "bf16", "micro_batch": 4, "grad_accum": 1, "max_steps": int(steps),
-              "log_every": int(log_every), "profile": profile == "1"},
+              "log_every": int(log_every), "profile": profile == "1", **json.loads(os.environ["TRAIN"])},
     "checkpoint": {"dir": run, "every_steps": 0, "keep_last": 1}}, indent=1))
 PY
 }
@@ -57,9 +60,11 @@ for name in "${WORKLOADS[@]}"; do
   "$BIN" train --config "$res/config_prof.json" > "$res/distill_prof.log" 2>&1 || { tail -20 "$res/distill_prof.log"; exit 1; }
   cp "$res/prof/profile.json" "$res/profile.json"
   rm -rf "$res/run" "$res/prof"
-  echo "== $name: HF eager"
-  python3 scripts/bench/train_peer.py --teacher "$teacher" --student "$student" --data "$data" --steps "$STEPS" \
-    > "$res/peer_eager.json"
+  if [[ $EAGER == 1 ]]; then
+    echo "== $name: HF eager"
+    python3 scripts/bench/train_peer.py --teacher "$teacher" --student "$student" --data "$data" --steps "$STEPS" \
+      > "$res/peer_eager.json"
+  fi
   if [[ $COMPILE == 1 ]]; then
     echo "== $name: HF torch.compile"
     python3 scripts/bench/train_peer.py --teacher "$teacher" --student "$student" --data "$data" --steps "$STEPS" \

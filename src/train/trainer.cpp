@@ -93,6 +93,7 @@ Trainer::Trainer(const config::Config& config, const nlohmann::ordered_json& res
   }
   device_ = parts_.student->device();
   timer_ = PhaseTimer(config.train.profile, device_);
+  side_ = SideStream(config.train.overlap_teacher && parts_.teacher, device_);
   if (parts_.shared_student.defined()) {
     parts_.shared_student = parts_.shared_student.to(device_);
     parts_.shared_teacher = parts_.shared_teacher.to(device_);
@@ -181,41 +182,66 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches,
   s.teacher_entropy = at::zeros({}, f32);
   s.student_entropy = at::zeros({}, f32);
   const bool use_teacher = parts_.teacher && loss::needs_teacher(loss_options_);
-  const double pieces = static_cast<double>(batches.size() * static_cast<size_t>(splits_));
+  // The step's pieces: each micro-batch cut into splits_ (auto_micro_batch), and in two more with
+  // train.overlap_teacher, so that one piece's teacher forward can run beside another's student work.
+  std::vector<Batch> pieces;
+  std::int64_t rows = 0;
   for (const Batch& batch : batches) {
-    if (batch.input_ids.size(0) < splits_) {
+    const std::int64_t n = batch.input_ids.size(0);
+    if (n < splits_) {
       throw OutOfMemoryError("out of memory with a micro-batch of one sequence (data.seq_len " +
                                  std::to_string(batch.input_ids.size(1)) + ")",
                              kOomHint);
     }
-    for (const Batch& piece : split_batch(batch, splits_)) {
-      if (parts_.on_micro_batch) parts_.on_micro_batch(piece);
-      const at::Tensor ids = piece.input_ids.to(device_, /*non_blocking=*/true);
-      const at::Tensor labels = piece.labels.to(device_, /*non_blocking=*/true);
-      models::ForwardOptions fo;
-      if (piece.attention_mask.defined()) fo.attention_mask = piece.attention_mask.to(device_, true);
-      s.input_tokens += ids.numel();
-      timer_.end(Phase::kData);
-      // The teacher first: its long kernels keep the device busy while the host queues the
-      // student's many short ones (which it would otherwise feed one launch at a time).
-      const TeacherPass teacher = use_teacher ? teacher_forward(piece, ids, fo, /*non_blocking=*/true) : TeacherPass{};
-      at::Tensor hidden;
-      {
-        AutocastScope autocast(device_.type(), autocast_, compute_dtype_);
-        hidden = parts_.student->hidden_states(ids, fo);  // (B, T, Es); fp32 residual stream under autocast
-      }
-      if (autocast_) hidden = hidden.to(compute_dtype_);  // the fused loss's matmuls run in this dtype
-      timer_.end(Phase::kStudentForward);
-      const loss::KdLossOutput out = student_loss(piece, hidden, teacher, labels, /*non_blocking=*/true, loss_options);
-      const double weight = 1.0 / pieces;
-      (out.loss * (weight * scaler_.scale())).backward();
-      timer_.end(Phase::kBackward);
-      s.loss.add_(out.loss.detach(), weight);
-      s.kd_loss.add_(out.kd_loss, weight);
-      s.ce_loss.add_(out.ce_loss, weight);
-      s.teacher_entropy.add_(out.teacher_entropy, weight);
-      s.student_entropy.add_(out.student_entropy, weight);
+    const std::int64_t cut = use_teacher && side_.active() && n >= 2 * splits_ ? 2 * splits_ : splits_;
+    for (Batch& piece : split_batch(batch, cut)) pieces.push_back(std::move(piece));
+    rows += n;
+  }
+  struct OnDevice {
+    at::Tensor ids, labels;
+    models::ForwardOptions fo;
+  };
+  std::vector<OnDevice> dev;
+  for (const Batch& piece : pieces) {
+    OnDevice d{piece.input_ids.to(device_, /*non_blocking=*/true), piece.labels.to(device_, /*non_blocking=*/true), {}};
+    if (piece.attention_mask.defined()) d.fo.attention_mask = piece.attention_mask.to(device_, true);
+    s.input_tokens += d.ids.numel();
+    dev.push_back(std::move(d));
+  }
+  timer_.end(Phase::kData);
+  // The teacher runs one piece ahead (on the side stream when there is one): its long kernels keep
+  // the device busy while the host queues the student's many short ones, and with a side stream they
+  // run beside the student's forward, loss and backward of the piece before.
+  std::vector<TeacherPass> teacher(pieces.size());
+  std::vector<SideStream::Ticket> ready(pieces.size());
+  const auto launch_teacher = [&](size_t i) {
+    if (use_teacher && i < pieces.size()) {
+      ready[i] = side_.run([&] { teacher[i] = teacher_forward(pieces[i], dev[i].ids, dev[i].fo, /*non_blocking=*/true); });
     }
+  };
+  launch_teacher(0);
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (parts_.on_micro_batch) parts_.on_micro_batch(pieces[i]);
+    launch_teacher(i + 1);
+    at::Tensor hidden;
+    {
+      AutocastScope autocast(device_.type(), autocast_, compute_dtype_);
+      hidden = parts_.student->hidden_states(dev[i].ids, dev[i].fo);  // (B, T, Es); fp32 residual stream under autocast
+    }
+    if (autocast_) hidden = hidden.to(compute_dtype_);  // the fused loss's matmuls run in this dtype
+    timer_.end(Phase::kStudentForward);
+    side_.join(ready[i], {teacher[i].head.hidden, teacher[i].ids});
+    const loss::KdLossOutput out =
+        student_loss(pieces[i], hidden, teacher[i], dev[i].labels, /*non_blocking=*/true, loss_options);
+    const double weight = static_cast<double>(pieces[i].input_ids.size(0)) / static_cast<double>(rows);
+    (out.loss * (weight * scaler_.scale())).backward();
+    timer_.end(Phase::kBackward);
+    teacher[i] = TeacherPass{};
+    s.loss.add_(out.loss.detach(), weight);
+    s.kd_loss.add_(out.kd_loss, weight);
+    s.ce_loss.add_(out.ce_loss, weight);
+    s.teacher_entropy.add_(out.teacher_entropy, weight);
+    s.student_entropy.add_(out.student_entropy, weight);
   }
   return s;
 }

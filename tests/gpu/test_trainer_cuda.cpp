@@ -1,7 +1,8 @@
 // GPU machine only (label "gpu"): the training loop on CUDA with the tiny fixtures: bf16 autocast and
 // fp16 loss scaling follow the fp32 CPU run's losses within half-precision tolerance, a run stopped by
 // SIGTERM and resumed repeats a straight one, activation checkpointing changes nothing but memory, and
-// a teacher streamed from host memory changes nothing at all.
+// a teacher streamed from host memory changes nothing at all, and neither does a teacher run on a
+// second stream beside the student (train.overlap_teacher).
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -36,7 +37,9 @@ Json cuda_config(const std::string& run_dir, const std::string& precision, std::
               {"checkpoint", {{"dir", run_dir}, {"every_steps", 0}, {"keep_last", 2}}}};
 }
 
-std::vector<Json> train_run(const Json& cfg_json, std::function<void(const train::Batch&)> hook = nullptr) {
+// `tokens` (N, B, T + 1): the batches to train on; undefined: 3 random batches of micro_batch rows.
+std::vector<Json> train_run(const Json& cfg_json, std::function<void(const train::Batch&)> hook = nullptr,
+                            const at::Tensor& tokens = {}) {
   const config::Config cfg = config::parse(cfg_json, "test");
   const bool cuda = cfg.train.device == "cuda";
   torch::manual_seed(cfg.train.seed);
@@ -48,7 +51,8 @@ std::vector<Json> train_run(const Json& cfg_json, std::function<void(const train
   parts.teacher = models::load_model(cfg.teacher->path,
                                      {cuda ? at::kBFloat16 : at::kFloat, stream ? at::Device(at::kCPU) : device, false});
   if (stream) models::stream_layers_from_host(*parts.teacher, device);
-  testing::MemorySource source(3, cfg.train.micro_batch, cfg.data.seq_len, 11);
+  testing::MemorySource source = tokens.defined() ? testing::MemorySource(tokens)
+                                                 : testing::MemorySource(3, cfg.train.micro_batch, cfg.data.seq_len, 11);
   parts.train = &source;
   parts.on_micro_batch = std::move(hook);
   train::Trainer(cfg, config::to_json(cfg), run_dir, parts).run(checkpoint::ResumeMode::kAuto);
@@ -147,6 +151,33 @@ TEST(TrainerCuda, StreamedTeacherGivesTheSameLosses) {
     for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
       const double want = resident[i][key].get<double>();
       EXPECT_NEAR(streamed[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1 << " " << key;
+    }
+  }
+}
+
+// train.overlap_teacher: each micro-batch is cut in two and the next piece's teacher forward runs on
+// a second stream beside the student's work on the piece before. The losses are those of the same
+// pieces run one after the other: micro_batch halved, grad_accum doubled, no second stream.
+TEST(TrainerCuda, OverlappedTeacherGivesTheSequentialPiecesLosses) {
+  testing::TempDir tmp;
+  auto gen = at::detail::createCPUGenerator(11);
+  const at::Tensor tokens = at::randint(1000, {3, 4, 65}, gen, at::kLong);  // 3 batches of 4 x (64 + 1)
+  Json cfg = cuda_config(tmp.file("overlapped"), "bf16", 6);
+  cfg["train"]["overlap_teacher"] = true;
+  std::vector<std::int64_t> piece_rows;
+  const auto overlapped = train_run(cfg, [&](const train::Batch& b) { piece_rows.push_back(b.input_ids.size(0)); },
+                                    tokens);
+  ASSERT_EQ(piece_rows.size(), 6u * 2u * 2u);  // 6 steps x grad_accum 2 x 2 pieces
+  for (std::int64_t rows : piece_rows) EXPECT_EQ(rows, 2);
+  Json seq = cuda_config(tmp.file("sequential"), "bf16", 6);
+  seq["train"]["micro_batch"] = 2;
+  seq["train"]["grad_accum"] = 4;
+  const auto sequential = train_run(seq, nullptr, tokens.reshape({6, 2, 65}));
+  ASSERT_EQ(overlapped.size(), sequential.size());
+  for (std::size_t i = 0; i < sequential.size(); ++i) {
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
+      const double want = sequential[i][key].get<double>();
+      EXPECT_NEAR(overlapped[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1 << " " << key;
     }
   }
 }

@@ -112,6 +112,7 @@ struct TrainConfig {
   std::int64_t max_steps = 1000;    // optimizer steps
   bool grad_checkpointing = false;  // recompute each student layer in backward
   bool auto_micro_batch = false;    // on OOM halve micro_batch, double grad_accum, continue
+  bool overlap_teacher = false;     // CUDA: teacher forward on a second stream beside the student
   std::int64_t max_nonfinite_steps = 5;  // consecutive non-finite losses before stopping (exit 1)
   std::int64_t log_every = 10;      // optimizer steps between log lines / metrics rows
   std::int64_t eval_every = 0;      // steps between validation runs; 0 = only at the end

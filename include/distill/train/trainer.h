@@ -17,6 +17,7 @@
 #include "distill/train/optimizer.h"
 #include "distill/train/phase_timer.h"
 #include "distill/train/schedule.h"
+#include "distill/train/side_stream.h"
 
 namespace distill::train {
 
@@ -90,6 +91,7 @@ class Trainer {
   std::int64_t skipped_ = 0;
   std::optional<double> teacher_val_ce_;  // the frozen teacher's validation cross-entropy, computed once
   PhaseTimer timer_;                      // train.profile
+  SideStream side_{false, at::kCPU};      // train.overlap_teacher: the teacher's stream
 };
 
 }  // namespace distill::train
