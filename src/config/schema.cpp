@@ -229,7 +229,8 @@ std::vector<Key> make_keys() {
        "on out-of-memory halve train.micro_batch, double train.grad_accum and continue"},
       {KEY(train, overlap_teacher), none(),
        "CUDA: run the teacher's forward on a second stream, one piece ahead, beside the student's forward, loss "
-       "and backward (each micro-batch is cut into two pieces for it, weighted by their sequences)"},
+       "and backward (each micro-batch is cut into two pieces for it, weighted by their sequences); slower on the "
+       "H200 workloads measured so far (docs/benchmarks/train_h200.md)"},
       {KEY(train, max_nonfinite_steps), at_least(1),
        "consecutive non-finite losses (each step skipped) before the run stops"},
       {KEY(train, log_every), at_least(1), "optimizer steps between log lines and metrics.jsonl rows"},
