@@ -350,6 +350,33 @@ TEST(Trainer, AutoMicroBatchHalvesAndKeepsTheEffectiveBatch) {
   }
 }
 
+// An odd micro-batch cut in two unequal pieces (2 + 1 sequences): each piece's loss counts by its
+// sequences, so the step's loss is still the whole micro-batch's (an equal weight per piece would
+// give the single sequence twice its share).
+TEST(Trainer, AutoMicroBatchWeighsUnequalPiecesBySequences) {
+  TempDir tmp;
+  Json cfg = base_config(tmp.file("run"));
+  cfg["train"]["auto_micro_batch"] = true;
+  cfg["train"]["micro_batch"] = 3;
+  cfg["train"]["max_steps"] = 3;
+  std::vector<std::int64_t> rows;
+  const TrainRun run = train_once(cfg, checkpoint::ResumeMode::kAuto, [&](const train::Batch& piece) {
+    if (piece.input_ids.size(0) > 2) TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory (simulated)");
+    rows.push_back(piece.input_ids.size(0));
+  });
+  ASSERT_EQ(rows, (std::vector<std::int64_t>{2, 1, 2, 1, 2, 1}));
+  Json ref_cfg = base_config(tmp.file("ref3"));
+  ref_cfg["train"]["micro_batch"] = 3;
+  ref_cfg["train"]["max_steps"] = 3;
+  const TrainRun plain = train_once(ref_cfg);
+  ASSERT_EQ(run.metrics.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
+      EXPECT_NEAR(run.metrics[i][key].get<double>(), plain.metrics[i][key].get<double>(), 1e-5) << i << " " << key;
+    }
+  }
+}
+
 // `distill export` turns the newest checkpoint into an HF folder with the student's tokenizer files.
 TEST(Export, CheckpointBecomesAnHfFolder) {
   TempDir tmp;
