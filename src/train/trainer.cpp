@@ -94,6 +94,9 @@ Trainer::Trainer(const config::Config& config, const nlohmann::ordered_json& res
   device_ = parts_.student->device();
   timer_ = PhaseTimer(config.train.profile, device_);
   side_ = SideStream(config.train.overlap_teacher && parts_.teacher, device_);
+  if (config.train.overlap_teacher && !side_.active()) {
+    log::warn("train.overlap_teacher has no effect here: it needs a CUDA device and a teacher");
+  }
   if (parts_.shared_student.defined()) {
     parts_.shared_student = parts_.shared_student.to(device_);
     parts_.shared_teacher = parts_.shared_teacher.to(device_);
