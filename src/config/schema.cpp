@@ -228,9 +228,9 @@ std::vector<Key> make_keys() {
       {KEY(train, auto_micro_batch), none(),
        "on out-of-memory halve train.micro_batch, double train.grad_accum and continue"},
       {KEY(train, overlap_teacher), none(),
-       "CUDA: run the teacher's forward on a second stream, one piece ahead, beside the student's forward, loss "
-       "and backward (each micro-batch is cut into two pieces for it, weighted by their sequences); slower on the "
-       "H200 workloads measured so far (docs/benchmarks/train_h200.md)"},
+       "CUDA: run each teacher forward one micro-batch early (the next step's first during the step's last) on a "
+       "second stream, beside the student's forward, loss, backward and optimizer step, whose stream goes first; "
+       "the same losses, a few per cent faster on the H200 workloads (docs/benchmarks/train_h200.md)"},
       {KEY(train, max_nonfinite_steps), at_least(1),
        "consecutive non-finite losses (each step skipped) before the run stops"},
       {KEY(train, log_every), at_least(1), "optimizer steps between log lines and metrics.jsonl rows"},
@@ -240,6 +240,9 @@ std::vector<Key> make_keys() {
       {KEY(train, profile), none(),
        "time each phase of every step (teacher forward, student forward, loss, backward, optimizer) with "
        "device synchronisation between them (slower), print the split and write profile.json to the run directory"},
+      {KEY(train, trace_steps), at_least(0),
+       "record this many steps, after up to 3 warm-up steps, in trace.json in the run directory: a Chrome/Perfetto "
+       "trace of the host's operators and the device's kernels on each stream (the PyTorch profiler); 0: none"},
       {KEY(train, gpu_memory_gib), at_least(0),
        "cap on the GPU memory the run may allocate, in GiB (the CUDA caching allocator's memory fraction); "
        "0: the whole GPU. To check that a run fits a smaller GPU (e.g. 22 for a 24 GB card)"},

@@ -16,6 +16,7 @@
 #include "distill/models/loader.h"
 #include "distill/train/grad_clip.h"
 #include "distill/train/progress.h"
+#include "distill/train/step_trace.h"
 #include "distill/util/autocast.h"
 #include "distill/util/cuda_memory.h"
 #include "distill/util/errors.h"
@@ -93,9 +94,11 @@ Trainer::Trainer(const config::Config& config, const nlohmann::ordered_json& res
   }
   device_ = parts_.student->device();
   timer_ = PhaseTimer(config.train.profile, device_);
-  side_ = SideStream(config.train.overlap_teacher && parts_.teacher, device_);
+  look_ahead_ = config.train.overlap_teacher && parts_.teacher && loss::needs_teacher(loss_options_);
+  side_ = SideStream(look_ahead_, device_);
   if (config.train.overlap_teacher && !side_.active()) {
-    log::warn("train.overlap_teacher has no effect here: it needs a CUDA device and a teacher");
+    log::warn("train.overlap_teacher has no effect on speed here: it needs a CUDA device and a teacher{}",
+              look_ahead_ ? " (the teacher still runs one step ahead, on the same stream)" : "");
   }
   if (parts_.shared_student.defined()) {
     parts_.shared_student = parts_.shared_student.to(device_);
@@ -175,20 +178,45 @@ loss::KdLossOutput Trainer::student_loss(const Batch& batch, const at::Tensor& h
   return out;
 }
 
-Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches,
-                                              const loss::KdLossOptions& loss_options) {
-  const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device_);
-  StepStats s;
-  s.loss = at::zeros({}, f32);
-  s.kd_loss = at::zeros({}, f32);
-  s.ce_loss = at::zeros({}, f32);
-  s.teacher_entropy = at::zeros({}, f32);
-  s.student_entropy = at::zeros({}, f32);
-  const bool use_teacher = parts_.teacher && loss::needs_teacher(loss_options_);
-  // The step's pieces: each micro-batch cut into splits_ (auto_micro_batch), and in two more with
-  // train.overlap_teacher, so that one piece's teacher forward can run beside another's student work.
+struct Trainer::Pieces {
+  struct OnDevice {
+    at::Tensor ids, labels;
+    models::ForwardOptions fo;
+  };
   std::vector<Batch> pieces;
-  std::int64_t rows = 0;
+  std::vector<OnDevice> dev;
+  std::int64_t rows = 0;          // sequences in the step: a piece's loss weighs its share of them
+  std::int64_t input_tokens = 0;
+  SideStream::Ticket copied;      // the device copies are queued up to here
+  std::vector<TeacherPass> teacher;
+  std::vector<SideStream::Ticket> ready;  // where each piece's teacher forward ends
+  std::vector<bool> launched;
+};
+
+struct Trainer::Ahead {
+  std::vector<Batch> batches;
+  Json position;                   // the source's position before them: what a checkpoint records
+  std::unique_ptr<Pieces> pieces;  // null until prepared (and again after an out-of-memory retry)
+};
+
+Trainer::~Trainer() {
+  // Work still queued on the side stream reads tensors this trainer owns.
+  side_.synchronize();
+}
+
+std::vector<Batch> Trainer::draw_batches() {
+  std::vector<Batch> batches;
+  for (std::int64_t i = 0; i < config_.train.grad_accum; ++i) {
+    auto batch = parts_.train->next();
+    if (!batch) throw InputError("data.train", "the training data produced no batch");
+    batches.push_back(std::move(*batch));
+  }
+  return batches;
+}
+
+// The step's pieces: each micro-batch cut into splits_ (auto_micro_batch), copied to the device.
+std::unique_ptr<Trainer::Pieces> Trainer::prepare(const std::vector<Batch>& batches) {
+  auto p = std::make_unique<Pieces>();
   for (const Batch& batch : batches) {
     const std::int64_t n = batch.input_ids.size(0);
     if (n < splits_) {
@@ -196,50 +224,81 @@ Trainer::StepStats Trainer::run_micro_batches(const std::vector<Batch>& batches,
                                  std::to_string(batch.input_ids.size(1)) + ")",
                              kOomHint);
     }
-    const std::int64_t cut = use_teacher && side_.active() && n >= 2 * splits_ ? 2 * splits_ : splits_;
-    for (Batch& piece : split_batch(batch, cut)) pieces.push_back(std::move(piece));
-    rows += n;
+    for (Batch& piece : split_batch(batch, splits_)) p->pieces.push_back(std::move(piece));
+    p->rows += n;
   }
-  struct OnDevice {
-    at::Tensor ids, labels;
-    models::ForwardOptions fo;
-  };
-  std::vector<OnDevice> dev;
-  for (const Batch& piece : pieces) {
-    OnDevice d{piece.input_ids.to(device_, /*non_blocking=*/true), piece.labels.to(device_, /*non_blocking=*/true), {}};
+  for (const Batch& piece : p->pieces) {
+    Pieces::OnDevice d{piece.input_ids.to(device_, /*non_blocking=*/true),
+                       piece.labels.to(device_, /*non_blocking=*/true), {}};
     if (piece.attention_mask.defined()) d.fo.attention_mask = piece.attention_mask.to(device_, true);
-    s.input_tokens += d.ids.numel();
-    dev.push_back(std::move(d));
+    p->input_tokens += d.ids.numel();
+    p->dev.push_back(std::move(d));
   }
-  timer_.end(Phase::kData);
-  // The teacher runs one piece ahead (on the side stream when there is one): its long kernels keep
-  // the device busy while the host queues the student's many short ones, and with a side stream they
-  // run beside the student's forward, loss and backward of the piece before.
-  std::vector<TeacherPass> teacher(pieces.size());
-  std::vector<SideStream::Ticket> ready(pieces.size());
-  const auto launch_teacher = [&](size_t i) {
-    if (use_teacher && i < pieces.size()) {
-      ready[i] = side_.run([&] { teacher[i] = teacher_forward(pieces[i], dev[i].ids, dev[i].fo, /*non_blocking=*/true); });
+  p->copied = side_.mark();
+  p->teacher.resize(p->pieces.size());
+  p->ready.resize(p->pieces.size());
+  p->launched.assign(p->pieces.size(), false);
+  return p;
+}
+
+void Trainer::launch_teacher(Pieces& p, size_t i) {
+  if (i >= p.pieces.size() || p.launched[i]) return;
+  p.launched[i] = true;
+  const Pieces::OnDevice& d = p.dev[i];
+  p.ready[i] = side_.run(p.copied, {d.ids, d.fo.attention_mask}, [&] {
+    p.teacher[i] = teacher_forward(p.pieces[i], d.ids, d.fo, /*non_blocking=*/true);
+  });
+}
+
+void Trainer::look_ahead(std::int64_t step) {
+  if (!look_ahead_ || step + 1 >= config_.train.max_steps) return;
+  if (!ahead_) {
+    ahead_ = std::make_unique<Ahead>();
+    ahead_->position = parts_.train->position();
+    ahead_->batches = draw_batches();
+  }
+  if (!ahead_->pieces) ahead_->pieces = prepare(ahead_->batches);
+  launch_teacher(*ahead_->pieces, 0);
+}
+
+Trainer::StepStats Trainer::run_micro_batches(Pieces& p, std::int64_t step, const loss::KdLossOptions& loss_options) {
+  const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device_);
+  StepStats s;
+  s.loss = at::zeros({}, f32);
+  s.kd_loss = at::zeros({}, f32);
+  s.ce_loss = at::zeros({}, f32);
+  s.teacher_entropy = at::zeros({}, f32);
+  s.student_entropy = at::zeros({}, f32);
+  s.input_tokens = p.input_tokens;
+  const bool use_teacher = parts_.teacher && loss::needs_teacher(loss_options_);
+  // The teacher runs one piece ahead: its long kernels keep the device busy while the host queues
+  // the student's many short ones. With train.overlap_teacher they run on the side stream, beside
+  // the student's forward, loss and backward of the piece before, and the last piece's neighbour
+  // is the next step's first (look_ahead), so no micro-batch has to be cut for it.
+  if (use_teacher) launch_teacher(p, 0);
+  for (size_t i = 0; i < p.pieces.size(); ++i) {
+    if (use_teacher) {
+      if (i + 1 < p.pieces.size()) {
+        launch_teacher(p, i + 1);
+      } else {
+        look_ahead(step);
+      }
     }
-  };
-  launch_teacher(0);
-  for (size_t i = 0; i < pieces.size(); ++i) {
-    if (parts_.on_micro_batch) parts_.on_micro_batch(pieces[i]);
-    launch_teacher(i + 1);
+    if (parts_.on_micro_batch) parts_.on_micro_batch(p.pieces[i]);
     at::Tensor hidden;
     {
       AutocastScope autocast(device_.type(), autocast_, compute_dtype_);
-      hidden = parts_.student->hidden_states(dev[i].ids, dev[i].fo);  // (B, T, Es); fp32 residual stream under autocast
+      hidden = parts_.student->hidden_states(p.dev[i].ids, p.dev[i].fo);  // (B, T, Es); fp32 residual stream under autocast
     }
     if (autocast_) hidden = hidden.to(compute_dtype_);  // the fused loss's matmuls run in this dtype
     timer_.end(Phase::kStudentForward);
-    side_.join(ready[i], {teacher[i].head.hidden, teacher[i].ids});
+    side_.join(p.ready[i], {p.teacher[i].head.hidden, p.teacher[i].ids});
     const loss::KdLossOutput out =
-        student_loss(pieces[i], hidden, teacher[i], dev[i].labels, /*non_blocking=*/true, loss_options);
-    const double weight = static_cast<double>(pieces[i].input_ids.size(0)) / static_cast<double>(rows);
+        student_loss(p.pieces[i], hidden, p.teacher[i], p.dev[i].labels, /*non_blocking=*/true, loss_options);
+    const double weight = static_cast<double>(p.pieces[i].input_ids.size(0)) / static_cast<double>(p.rows);
     (out.loss * (weight * scaler_.scale())).backward();
     timer_.end(Phase::kBackward);
-    teacher[i] = TeacherPass{};
+    p.teacher[i] = TeacherPass{};
     s.loss.add_(out.loss.detach(), weight);
     s.kd_loss.add_(out.kd_loss, weight);
     s.ce_loss.add_(out.ce_loss, weight);
@@ -254,30 +313,39 @@ Trainer::StepStats Trainer::train_step(std::int64_t step, bool with_entropies) {
   loss_options.entropies = with_entropies;
   timer_.start_step();
   std::vector<Batch> batches;
-  for (std::int64_t i = 0; i < config_.train.grad_accum; ++i) {
-    auto batch = parts_.train->next();
-    if (!batch) throw InputError("data.train", "the training data produced no batch");
-    batches.push_back(std::move(*batch));
+  std::unique_ptr<Pieces> pieces;
+  if (ahead_) {  // drawn (and its first teacher forward queued) during the step before
+    batches = std::move(ahead_->batches);
+    pieces = std::move(ahead_->pieces);
+    ahead_.reset();
+  } else {
+    batches = draw_batches();
   }
   StepStats s;
   for (;;) {
     try {
-      s = run_micro_batches(batches, loss_options);
+      if (!pieces) pieces = prepare(batches);
+      timer_.end(Phase::kData);
+      s = run_micro_batches(*pieces, step, loss_options);
       break;
     } catch (const c10::OutOfMemoryError& e) {
+      // Drop every device tensor of the attempt (the next step's early pieces too) before retrying.
+      pieces.reset();
+      if (ahead_) ahead_->pieces.reset();
       optimizer_->zero_grad();
       empty_device_cache();
-      const std::int64_t pieces = batches.front().input_ids.size(0);
-      if (!config_.train.auto_micro_batch || splits_ * 2 > pieces) {
+      const std::int64_t rows = batches.front().input_ids.size(0);
+      if (!config_.train.auto_micro_batch || splits_ * 2 > rows) {
         throw OutOfMemoryError("out of memory at step " + std::to_string(step + 1) + " (micro_batch " +
-                                   std::to_string(pieces / splits_) + "): " + std::string(e.what_without_backtrace()).substr(0, 200),
+                                   std::to_string(rows / splits_) + "): " + std::string(e.what_without_backtrace()).substr(0, 200),
                                kOomHint);
       }
       splits_ *= 2;
       log::warn("out of memory: halving the micro-batch to {} sequences and accumulating {}x more (same effective batch)",
-                pieces / splits_, splits_);
+                rows / splits_, splits_);
     }
   }
+  pieces.reset();
   std::vector<at::Tensor> grads;
   NamedTensors params = optimizer_->params();
   std::vector<at::Tensor> tensors;
@@ -326,6 +394,7 @@ Trainer::StepStats Trainer::train_step(std::int64_t step, bool with_entropies) {
 void Trainer::validate(std::int64_t step) {
   BatchSource* valid = parts_.valid;
   if (!valid) return;
+  side_.join_all();  // one teacher forward at a time (a streamed teacher has one set of layer slots)
   at::NoGradGuard no_grad;
   parts_.student->eval();
   valid->rewind();
@@ -395,7 +464,8 @@ void Trainer::save(std::int64_t step) {
   data.optimizer = state.tensors;
   data.state.step = step;
   data.state.scheduler_step = step;
-  data.state.data_position = parts_.train->position();
+  // Micro-batches drawn early for the next step are not consumed: a resumed run draws them again.
+  data.state.data_position = ahead_ ? ahead_->position : parts_.train->position();
   data.state.loss_scaler = scaler_.state();
   data.state.trainer = {{"optimizer", state.meta}, {"splits", splits_}};
   if (group_->is_main()) {
@@ -432,12 +502,16 @@ TrainResult Trainer::run(checkpoint::ResumeMode mode) {
   double last_loss = 0.0, last_rate = 0.0;
   std::int64_t last_saved = -1;
   cuda_reset_peak(device_);
+  const SideStream::Priority student_first(side_);
+  StepTrace trace(config_.train.trace_steps, max_steps - step_, device_, run_dir_.path() + "/trace.json");
 
   while (step_ < max_steps) {
     const std::int64_t next = step_ + 1;
     const bool log_now = next % config_.train.log_every == 0 || next == max_steps || next == first_step + 1;
+    trace.before_step(step_ - first_step);
     const StepStats s = train_step(step_, log_now);
     ++step_;
+    trace.after_step(step_ - first_step);
     window_tokens += s.input_tokens;
     if (log_now) {
       const at::Tensor values = at::stack({s.loss, s.kd_loss, s.ce_loss, s.teacher_entropy, s.student_entropy,

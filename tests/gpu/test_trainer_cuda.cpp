@@ -9,6 +9,8 @@
 
 #include <cmath>
 #include <csignal>
+#include <fstream>
+#include <set>
 
 #include "distill/checkpoint/run_dir.h"
 #include "distill/config/config.h"
@@ -54,6 +56,8 @@ std::vector<Json> train_run(const Json& cfg_json, std::function<void(const train
   testing::MemorySource source = tokens.defined() ? testing::MemorySource(tokens)
                                                  : testing::MemorySource(3, cfg.train.micro_batch, cfg.data.seq_len, 11);
   parts.train = &source;
+  testing::MemorySource valid(2, 2, cfg.data.seq_len, 13, /*finite=*/true);
+  if (cfg.train.eval_every > 0) parts.valid = &valid;
   parts.on_micro_batch = std::move(hook);
   train::Trainer(cfg, config::to_json(cfg), run_dir, parts).run(checkpoint::ResumeMode::kAuto);
   return testing::read_metrics(cfg.checkpoint.dir);
@@ -155,31 +159,79 @@ TEST(TrainerCuda, StreamedTeacherGivesTheSameLosses) {
   }
 }
 
-// train.overlap_teacher: each micro-batch is cut in two and the next piece's teacher forward runs on
-// a second stream beside the student's work on the piece before. The losses are those of the same
-// pieces run one after the other: micro_batch halved, grad_accum doubled, no second stream.
-TEST(TrainerCuda, OverlappedTeacherGivesTheSequentialPiecesLosses) {
+// train.overlap_teacher: the next micro-batch's teacher forward (the next step's first, for the
+// last) runs on a second stream beside the student's work on the one before, the student's stream
+// at high priority. Nothing is cut, and the losses are those of the plain run.
+TEST(TrainerCuda, OverlappedTeacherGivesThePlainRunsLosses) {
   testing::TempDir tmp;
   auto gen = at::detail::createCPUGenerator(11);
-  const at::Tensor tokens = at::randint(1000, {3, 4, 65}, gen, at::kLong);  // 3 batches of 4 x (64 + 1)
+  const at::Tensor tokens = at::randint(1000, {5, 4, 65}, gen, at::kLong);  // 5 batches of 4 x (64 + 1)
   Json cfg = cuda_config(tmp.file("overlapped"), "bf16", 6);
   cfg["train"]["overlap_teacher"] = true;
   std::vector<std::int64_t> piece_rows;
   const auto overlapped = train_run(cfg, [&](const train::Batch& b) { piece_rows.push_back(b.input_ids.size(0)); },
                                     tokens);
-  ASSERT_EQ(piece_rows.size(), 6u * 2u * 2u);  // 6 steps x grad_accum 2 x 2 pieces
-  for (std::int64_t rows : piece_rows) EXPECT_EQ(rows, 2);
-  Json seq = cuda_config(tmp.file("sequential"), "bf16", 6);
-  seq["train"]["micro_batch"] = 2;
-  seq["train"]["grad_accum"] = 4;
-  const auto sequential = train_run(seq, nullptr, tokens.reshape({6, 2, 65}));
-  ASSERT_EQ(overlapped.size(), sequential.size());
-  for (std::size_t i = 0; i < sequential.size(); ++i) {
+  ASSERT_EQ(piece_rows.size(), 6u * 2u);  // 6 steps x grad_accum 2, uncut
+  for (std::int64_t rows : piece_rows) EXPECT_EQ(rows, 4);
+  const auto plain = train_run(cuda_config(tmp.file("plain"), "bf16", 6), nullptr, tokens);
+  ASSERT_EQ(overlapped.size(), plain.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
     for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
-      const double want = sequential[i][key].get<double>();
+      const double want = plain[i][key].get<double>();
       EXPECT_NEAR(overlapped[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1 << " " << key;
     }
   }
+}
+
+// The same with the teacher streamed from host memory (its layer slots and copy stream are used
+// from the side stream) and validation between steps (the teacher on the main stream, after the
+// side stream's work).
+TEST(TrainerCuda, OverlappedStreamedTeacherWithValidationGivesThePlainRunsLosses) {
+  testing::TempDir tmp;
+  auto gen = at::detail::createCPUGenerator(12);
+  const at::Tensor tokens = at::randint(1000, {5, 4, 65}, gen, at::kLong);
+  Json cfg = cuda_config(tmp.file("overlapped"), "bf16", 6);
+  cfg["teacher"]["offload"] = "layers";
+  cfg["train"]["overlap_teacher"] = true;
+  cfg["train"]["eval_every"] = 2;
+  cfg["data"]["valid"] = {"unused"};
+  const auto overlapped = train_run(cfg, nullptr, tokens);
+  Json plain_cfg = cuda_config(tmp.file("plain"), "bf16", 6);
+  plain_cfg["train"]["eval_every"] = 2;
+  plain_cfg["data"]["valid"] = {"unused"};
+  const auto plain = train_run(plain_cfg, nullptr, tokens);
+  ASSERT_EQ(overlapped.size(), plain.size());
+  ASSERT_EQ(plain.size(), 6u + 3u);  // 6 steps, validation after steps 2, 4 and at the end
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm", "val_loss", "val_kd_loss"}) {
+      if (!plain[i].contains(key)) continue;
+      ASSERT_TRUE(overlapped[i].contains(key)) << "row " << i << " " << key;
+      const double want = plain[i][key].get<double>();
+      EXPECT_NEAR(overlapped[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1 << " " << key;
+    }
+  }
+}
+
+// train.trace_steps on CUDA: trace.json holds the steps' kernels, and with train.overlap_teacher
+// they run on two streams (the teacher's and the student's).
+TEST(TrainerCuda, TraceShowsTheTeacherOnItsOwnStream) {
+  testing::TempDir tmp;
+  Json cfg = cuda_config(tmp.file("traced"), "bf16", 5);
+  cfg["train"]["overlap_teacher"] = true;
+  cfg["train"]["trace_steps"] = 2;
+  train_run(cfg);
+  std::ifstream f(tmp.file("traced") + "/trace.json");
+  ASSERT_TRUE(f.good()) << "no trace.json";
+  const Json trace = Json::parse(f);
+  std::set<std::int64_t> streams;
+  std::int64_t kernels = 0;
+  for (const Json& e : trace.at("traceEvents")) {
+    if (e.value("cat", "") != "kernel") continue;
+    ++kernels;
+    if (e.contains("args") && e["args"].contains("stream")) streams.insert(e["args"]["stream"].get<std::int64_t>());
+  }
+  EXPECT_GT(kernels, 200);
+  EXPECT_GE(streams.size(), 2u);
 }
 
 }  // namespace

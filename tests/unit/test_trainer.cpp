@@ -377,6 +377,108 @@ TEST(Trainer, AutoMicroBatchWeighsUnequalPiecesBySequences) {
   }
 }
 
+// train.overlap_teacher: the next step's micro-batches are drawn during the step before, so that
+// their teacher forward can run early (on the CPU on the same stream, with the same results). A run
+// stopped by SIGTERM records the position before those early micro-batches: resumed, it trains on
+// the same data as a straight run without the option, to the bit. The last step draws nothing ahead.
+TEST(Trainer, OverlapTeacherDrawsAheadYetStopsAndResumesOnTheSameData) {
+  TempDir tmp;
+  Json plain = base_config(tmp.file("plain"));
+  plain["train"]["micro_batch"] = 2;
+  plain["train"]["grad_accum"] = 2;
+  MemorySource plain_source(7, 2, 16, 5);
+  const TrainRun straight = train_once(plain, checkpoint::ResumeMode::kAuto, nullptr, &plain_source);
+  ASSERT_EQ(straight.metrics.size(), 6u);
+
+  Json cfg = plain;
+  cfg["checkpoint"]["dir"] = tmp.file("ahead");
+  cfg["checkpoint"]["every_steps"] = 0;
+  cfg["train"]["overlap_teacher"] = true;
+  MemorySource first_source(7, 2, 16, 5);
+  int pieces = 0;
+  try {
+    train_once(cfg, checkpoint::ResumeMode::kAuto, [&](const train::Batch&) {
+      if (++pieces == 3) std::raise(SIGTERM);  // step 2's first micro-batch
+    }, &first_source);
+    FAIL() << "expected InterruptedError";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kInterrupted) << e.what();
+  }
+  EXPECT_EQ(first_source.served(), 6) << "steps 1 and 2, and step 3's micro-batches drawn ahead";
+  const auto ckpt = checkpoint::load_newest_checkpoint(tmp.file("ahead"));
+  ASSERT_TRUE(ckpt.has_value());
+  EXPECT_EQ(ckpt->state.step, 2);
+  EXPECT_EQ(ckpt->state.data_position, (Json{{"index", 4}})) << "before step 3's micro-batches";
+
+  MemorySource second_source(7, 2, 16, 5);
+  const TrainRun resumed = train_once(cfg, checkpoint::ResumeMode::kAuto, nullptr, &second_source);
+  EXPECT_EQ(resumed.result.resumed_from, 2);
+  EXPECT_EQ(second_source.served(), 8) << "steps 3 to 6, nothing past the last";
+  ASSERT_EQ(resumed.metrics.size(), straight.metrics.size());
+  for (size_t i = 0; i < straight.metrics.size(); ++i) {
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
+      EXPECT_EQ(resumed.metrics[i][key].get<double>(), straight.metrics[i][key].get<double>())
+          << "step " << i + 1 << " " << key;
+    }
+  }
+}
+
+// Out of memory in a step whose successor's micro-batches were already drawn: the retry cuts both
+// and draws nothing twice; the losses are the uncut run's (pieces weighted by their sequences).
+TEST(Trainer, OverlapTeacherWithAutoMicroBatchDrawsNothingTwice) {
+  TempDir tmp;
+  Json cfg = base_config(tmp.file("run"));
+  cfg["train"]["auto_micro_batch"] = true;
+  cfg["train"]["overlap_teacher"] = true;
+  cfg["train"]["max_steps"] = 3;
+  MemorySource source(5, 4, 16, 99);
+  int calls = 0;
+  std::vector<std::int64_t> pieces;
+  const TrainRun run = train_once(cfg, checkpoint::ResumeMode::kAuto, [&](const train::Batch& piece) {
+    // Pieces over 2 sequences run out of memory (call 1, step 2 already drawn ahead); then step 2's
+    // second piece of 2 does once (call 5), when step 3's micro-batch is already drawn: step 2 is
+    // retried in pieces of 1, and step 3 is cut the same way.
+    if (++calls == 5 || piece.input_ids.size(0) > 2) {
+      TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory (simulated)");
+    }
+    pieces.push_back(piece.input_ids.size(0));
+  }, &source);
+  EXPECT_EQ(source.served(), 3);
+  EXPECT_EQ(pieces, (std::vector<std::int64_t>{2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1}));
+  Json ref_cfg = base_config(tmp.file("ref"));
+  ref_cfg["train"]["max_steps"] = 3;
+  const TrainRun plain = train_once(ref_cfg);
+  ASSERT_EQ(run.metrics.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
+      EXPECT_NEAR(run.metrics[i][key].get<double>(), plain.metrics[i][key].get<double>(), 1e-5) << i << " " << key;
+    }
+  }
+}
+
+// train.trace_steps: the profiler runs around a step and changes nothing in the run. With a LibTorch
+// built with Kineto (the official builds) it writes trace.json, checked by the GPU suite
+// (TrainerCuda.TraceShowsTheTeacherOnItsOwnStream); without (Debian's), it warns.
+TEST(Trainer, TraceStepsLeavesTheRunAsItIs) {
+  TempDir tmp;
+  Json cfg = base_config(tmp.file("traced"));
+  cfg["train"]["max_steps"] = 4;
+  cfg["train"]["trace_steps"] = 2;
+  const TrainRun traced = train_once(cfg);
+  Json plain_cfg = base_config(tmp.file("plain"));
+  plain_cfg["train"]["max_steps"] = 4;
+  const TrainRun plain = train_once(plain_cfg);
+  ASSERT_EQ(traced.metrics.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(traced.metrics[i]["loss"].get<double>(), plain.metrics[i]["loss"].get<double>()) << i;
+  }
+  std::ifstream f(tmp.file("traced") + "/trace.json");
+  if (f.good()) {
+    const Json trace = Json::parse(f);
+    EXPECT_TRUE(trace.contains("traceEvents"));
+  }
+}
+
 // `distill export` turns the newest checkpoint into an HF folder with the student's tokenizer files.
 TEST(Export, CheckpointBecomesAnHfFolder) {
   TempDir tmp;

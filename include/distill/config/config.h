@@ -118,6 +118,7 @@ struct TrainConfig {
   std::int64_t eval_every = 0;      // steps between validation runs; 0 = only at the end
   bool eval_at_start = false;       // also validate the untrained student (step 0) on a fresh start
   bool profile = false;             // time each phase of a step (synchronising) and print the split
+  std::int64_t trace_steps = 0;     // steps recorded in <run>/trace.json (PyTorch profiler); 0 = none
   double gpu_memory_gib = 0.0;      // cap on the CUDA caching allocator (GiB); 0 = the whole GPU
   std::int64_t seed = 1234;         // model init / dropout / sampling seed
 };

@@ -46,6 +46,7 @@ class Trainer {
   // `config` is the resolved config (it is written into the run directory); `run_dir` holds the lock.
   Trainer(const config::Config& config, const nlohmann::ordered_json& resolved_config, checkpoint::RunDir& run_dir,
           TrainerParts parts, std::unique_ptr<dist::ProcessGroup> group = nullptr);
+  ~Trainer();
 
   // Resumes per `mode`, trains to train.max_steps, saves the final checkpoint. Throws
   // InterruptedError (exit 5) after saving when SIGINT/SIGTERM arrives, OutOfMemoryError (exit 4),
@@ -54,10 +55,19 @@ class Trainer {
 
  private:
   struct StepStats;
+  struct Pieces;  // a step's micro-batches cut into pieces, on the device, with their teacher passes
+  struct Ahead;   // train.overlap_teacher: the next step's micro-batches, drawn early
   void resume(const checkpoint::LoadedCheckpoint& ckpt);
   // with_entropies: also compute the (monitoring-only) entropies; the run asks on steps it logs.
   StepStats train_step(std::int64_t step, bool with_entropies);
-  StepStats run_micro_batches(const std::vector<Batch>& batches, const loss::KdLossOptions& loss_options);
+  std::vector<Batch> draw_batches();
+  std::unique_ptr<Pieces> prepare(const std::vector<Batch>& batches);
+  // Queues piece i's teacher forward (on the side stream when there is one), once.
+  void launch_teacher(Pieces& p, size_t i);
+  // With train.overlap_teacher, before the step's last piece: draws the next step's micro-batches
+  // (unless the step is the run's last) and queues its first teacher forward.
+  void look_ahead(std::int64_t step);
+  StepStats run_micro_batches(Pieces& p, std::int64_t step, const loss::KdLossOptions& loss_options);
   // The teacher's final hidden states and head for one piece (no grad); across tokenizers it reads
   // its own tokens (`ids` then holds them, (B, Tt)).
   struct TeacherPass {
@@ -92,6 +102,8 @@ class Trainer {
   std::optional<double> teacher_val_ce_;  // the frozen teacher's validation cross-entropy, computed once
   PhaseTimer timer_;                      // train.profile
   SideStream side_{false, at::kCPU};      // train.overlap_teacher: the teacher's stream
+  bool look_ahead_ = false;               // train.overlap_teacher with a teacher: run it a step ahead
+  std::unique_ptr<Ahead> ahead_;
 };
 
 }  // namespace distill::train
