@@ -1,9 +1,6 @@
 // The second stream of train.overlap_teacher (see side_stream.h).
 #include "distill/train/side_stream.h"
 
-#include <cstdlib>
-#include <cstring>
-
 #ifdef DISTILL_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -16,7 +13,6 @@ namespace distill::train {
 #ifdef DISTILL_WITH_CUDA
 struct SideStream::Impl {
   c10::cuda::CUDAStream stream;
-  bool student_first = true;
 };
 #else
 struct SideStream::Impl {};
@@ -26,8 +22,6 @@ SideStream::SideStream(bool enabled, c10::Device device) {
 #ifdef DISTILL_WITH_CUDA
   if (enabled && device.is_cuda()) {
     impl_ = std::make_unique<Impl>(Impl{c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())});
-    const char* priority = std::getenv("DISTILL_OVERLAP_PRIORITY");  // A/B measurement only
-    impl_->student_first = !(priority && std::strcmp(priority, "0") == 0);
   }
 #else
   (void)enabled;
@@ -132,7 +126,7 @@ void SideStream::synchronize() {
 
 SideStream::Priority::Priority(const SideStream& side) {
 #ifdef DISTILL_WITH_CUDA
-  if (side.impl_ && side.impl_->student_first) {
+  if (side.impl_) {
     guard_ = std::make_unique<Guard>(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, side.impl_->stream.device_index()));
   }
 #else
