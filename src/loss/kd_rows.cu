@@ -117,8 +117,10 @@ __global__ void __launch_bounds__(kThreads) kd_rows_kernel(KdRowsArgs a) {
   for (std::int64_t col = threadIdx.x * N; col < width; col += kThreads * N) {
     const bool shared_col = col < v;
     float s[N], t[N];
+    // Both loads before any arithmetic: two 16-byte requests in flight per thread, not one.
+    if (col < vs) load_pack<T, N>(s_row + col, s);
+    if (col < vt) load_pack<T, N>(t_row + col, t);
     if (col < vs) {
-      load_pack<T, N>(s_row + col, s);
       float mx = s[0];
 #pragma unroll
       for (int k = 1; k < N; ++k) mx = fmaxf(mx, s[k]);
@@ -133,7 +135,6 @@ __global__ void __launch_bounds__(kThreads) kd_rows_kernel(KdRowsArgs a) {
       }
     }
     if (col < vt) {
-      load_pack<T, N>(t_row + col, t);
       float mx = t[0];
 #pragma unroll
       for (int k = 1; k < N; ++k) mx = fmaxf(mx, t[k]);

@@ -211,64 +211,97 @@ const char* silu_mul_typed(const SiluMulArgs& a, cudaStream_t stream) {
 }
 
 // ------------------------------------------------------------------------------------- RoPE
-// One thread per (b, h, t, j < D/2): x1 = x[j], x2 = x[j + D/2];
+// Per (b, h, t, j < D/2): x1 = x[j], x2 = x[j + D/2];
 //   forward:  o1 = x1 c1 - x2 s1          o2 = x2 c2 + x1 s2
 //   backward: g1' = g1 c1 + g2 s2         g2' = g2 c2 - g1 s1
 // with c1 = cos[j], c2 = cos[j + D/2] (and s likewise). Unless in_fp32, every product and sum is
 // rounded: in forward to the output's type (ATen's x * cos in that type), in backward to x's type
 // (autograd casts each product's gradient to x's type before the sum).
 // X: x's type, C: the tables', O: the output's (X, or fp32 when fp32 tables promote a bf16 x).
-template <typename X, typename C, typename O, bool kBackward>
+// Each thread takes N consecutive j (16-byte accesses where the layout allows, see rope_launch);
+// I: the index type, 32 bits when the element count fits (its divisions are far cheaper).
+template <typename X, typename C, typename O, bool kBackward, int N, typename I>
 __global__ void __launch_bounds__(kElemThreads) rope_kernel(RopeArgs a) {
   using In = typename std::conditional<kBackward, O, X>::type;   // what a.x points to
   using Out = typename std::conditional<kBackward, X, O>::type;  // what a.out points to
-  const std::int64_t half = a.D / 2, total = a.B * a.H * a.T * half;
+  const I half = static_cast<I>(a.D / 2), groups = half / N, T = static_cast<I>(a.T), H = static_cast<I>(a.H);
+  const I total = static_cast<I>(a.B * a.H * a.T) * groups;
   const bool round = !a.in_fp32;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t j = i % half;
-    std::int64_t rest = i / half;
-    const std::int64_t t = rest % a.T;
-    rest /= a.T;
-    const std::int64_t h = rest % a.H, b = rest / a.H;
-    const In* x = static_cast<const In*>(a.x) + b * a.x_strides[0] + h * a.x_strides[1] + t * a.x_strides[2];
-    Out* out = static_cast<Out*>(a.out) + b * a.out_strides[0] + h * a.out_strides[1] + t * a.out_strides[2];
-    const std::int64_t tab = b * a.table_batch_stride + t * a.D;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I j = (i % groups) * N;
+    I rest = i / groups;
+    const I t = rest % T;
+    rest /= T;
+    const I h = rest % H, b = rest / H;
+    const std::int64_t b64 = b, h64 = h, t64 = t;
+    const In* x = static_cast<const In*>(a.x) + b64 * a.x_strides[0] + h64 * a.x_strides[1] + t64 * a.x_strides[2];
+    Out* out = static_cast<Out*>(a.out) + b64 * a.out_strides[0] + h64 * a.out_strides[1] + t64 * a.out_strides[2];
+    const std::int64_t tab = b64 * a.table_batch_stride + t64 * a.D;
     const C* cs = static_cast<const C*>(a.cos) + tab;
     const C* sn = static_cast<const C*>(a.sin) + tab;
-    const float x1 = load(x[j]), x2 = load(x[j + half]);
-    const float c1 = load(cs[j]), c2 = load(cs[j + half]), s1 = load(sn[j]), s2 = load(sn[j + half]);
+    float x1[N], x2[N], c1[N], c2[N], s1[N], s2[N], o1[N], o2[N];
+    load_pack<In, N>(x + j, x1);
+    load_pack<In, N>(x + j + half, x2);
+    load_pack<C, N>(cs + j, c1);
+    load_pack<C, N>(cs + j + half, c2);
+    load_pack<C, N>(sn + j, s1);
+    load_pack<C, N>(sn + j + half, s2);
     const auto r = [&](float v) { return round ? R<Out>(v) : v; };
-    float o1, o2;
-    if (!kBackward) {
-      o1 = __fadd_rn(r(__fmul_rn(x1, c1)), r(__fmul_rn(-x2, s1)));
-      o2 = __fadd_rn(r(__fmul_rn(x2, c2)), r(__fmul_rn(x1, s2)));
-    } else {
-      o1 = __fadd_rn(r(__fmul_rn(x1, c1)), r(__fmul_rn(x2, s2)));
-      o2 = __fadd_rn(r(__fmul_rn(x2, c2)), -r(__fmul_rn(x1, s1)));
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      if (!kBackward) {
+        o1[k] = __fadd_rn(r(__fmul_rn(x1[k], c1[k])), r(__fmul_rn(-x2[k], s1[k])));
+        o2[k] = __fadd_rn(r(__fmul_rn(x2[k], c2[k])), r(__fmul_rn(x1[k], s2[k])));
+      } else {
+        o1[k] = __fadd_rn(r(__fmul_rn(x1[k], c1[k])), r(__fmul_rn(x2[k], s2[k])));
+        o2[k] = __fadd_rn(r(__fmul_rn(x2[k], c2[k])), -r(__fmul_rn(x1[k], s1[k])));
+      }
     }
-    out[j] = store<Out>(o1);
-    out[j + half] = store<Out>(o2);
+    store_pack<Out, N>(out + j, o1);
+    store_pack<Out, N>(out + j + half, o2);
   }
 }
 
-template <typename X, typename C, bool kBackward>
-const char* rope_launch(const RopeArgs& a, cudaStream_t stream, unsigned blocks) {
-  if (a.out_type == ElemType::kFloat32) {
-    rope_kernel<X, C, float, kBackward><<<blocks, kElemThreads, 0, stream>>>(a);
+// Packs of N when every access of a pack is one aligned 16-byte (or, for fp32 tables and outputs,
+// 32-byte) piece: N divides D/2, the strides and the table offsets, and the pointers are aligned.
+template <typename In, typename C, typename Out, int N>
+bool rope_packable(const RopeArgs& a) {
+  const auto divides = [](std::int64_t v) { return v % N == 0; };
+  return divides(a.D / 2) && divides(a.table_batch_stride) && divides(a.x_strides[0]) && divides(a.x_strides[1]) &&
+         divides(a.x_strides[2]) && divides(a.out_strides[0]) && divides(a.out_strides[1]) &&
+         divides(a.out_strides[2]) && a.x_strides[3] == 1 && a.out_strides[3] == 1 &&
+         aligned(a.x, sizeof(In) * N) && aligned(a.out, sizeof(Out) * N) && aligned(a.cos, sizeof(C) * N) &&
+         aligned(a.sin, sizeof(C) * N);
+}
+
+template <typename X, typename C, typename O, bool kBackward>
+const char* rope_launch_typed(const RopeArgs& a, cudaStream_t stream) {
+  using In = typename std::conditional<kBackward, O, X>::type;
+  using Out = typename std::conditional<kBackward, X, O>::type;
+  constexpr int kPack = 16 / static_cast<int>(sizeof(X));
+  const std::int64_t pairs = a.B * a.H * a.T * (a.D / 2);
+  if (rope_packable<In, C, Out, kPack>(a) && pairs < (std::int64_t{1} << 31)) {
+    rope_kernel<X, C, O, kBackward, kPack, std::uint32_t>
+        <<<blocks_for(pairs / kPack, kElemThreads, 132LL * 32), kElemThreads, 0, stream>>>(a);
   } else {
-    rope_kernel<X, C, X, kBackward><<<blocks, kElemThreads, 0, stream>>>(a);
+    rope_kernel<X, C, O, kBackward, 1, std::int64_t><<<blocks_for(pairs, kElemThreads, 132LL * 32), kElemThreads, 0, stream>>>(a);
   }
   return last_error();
 }
 
+template <typename X, typename C, bool kBackward>
+const char* rope_launch(const RopeArgs& a, cudaStream_t stream) {
+  if (a.out_type == ElemType::kFloat32) return rope_launch_typed<X, C, float, kBackward>(a, stream);
+  return rope_launch_typed<X, C, X, kBackward>(a, stream);
+}
+
 template <typename X, bool kBackward>
 const char* rope_typed(const RopeArgs& a, cudaStream_t stream) {
-  const unsigned blocks = blocks_for(a.B * a.H * a.T * (a.D / 2), kElemThreads, 132LL * 32);
   switch (a.table_type) {
-    case ElemType::kFloat32: return rope_launch<X, float, kBackward>(a, stream, blocks);
-    case ElemType::kBFloat16: return rope_launch<X, __nv_bfloat16, kBackward>(a, stream, blocks);
-    case ElemType::kFloat16: return rope_launch<X, __half, kBackward>(a, stream, blocks);
+    case ElemType::kFloat32: return rope_launch<X, float, kBackward>(a, stream);
+    case ElemType::kBFloat16: return rope_launch<X, __nv_bfloat16, kBackward>(a, stream);
+    case ElemType::kFloat16: return rope_launch<X, __half, kBackward>(a, stream);
   }
   return "rope: unknown table type";
 }

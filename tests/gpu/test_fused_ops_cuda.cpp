@@ -110,27 +110,30 @@ TEST(FusedOpsCuda, RopeMatchesTheAtenOps) {
     const std::int64_t B = 2, H = 5, T = 37, D = 64;
     at::manual_seed(5);
     // q as the attention takes it: (B, H, T, D) transposed out of a (B, T, H * D + extra) projection.
-    const at::Tensor proj = at::randn({B, T, H * D + 24}, o).requires_grad_(true);
-    const auto as_q = [=](const at::Tensor& p) { return p.narrow(-1, 24, H * D).view({B, T, H, D}).transpose(1, 2); };
-    const at::Tensor inv_freq = at::pow(10000.0, -at::arange(0, D, 2, o.dtype(at::kFloat)) / D);
-    struct Case {
-      std::string name;
-      at::Tensor positions;
-      at::ScalarType table_type;
-      bool in_fp32;
-    };
-    const std::vector<Case> cases = {
-        {"shared tables, same dtype", at::arange(T, o.dtype(at::kLong)), t, false},
-        {"per-row tables, same dtype", at::randint(0, 500, {B, T}, o.dtype(at::kLong)), t, false},
-        {"in fp32", at::arange(T, o.dtype(at::kLong)), at::kFloat, true},
-        {"fp32 tables promote", at::arange(T, o.dtype(at::kLong)), at::kFloat, false},
-    };
-    for (const Case& c : cases) {
-      const models::RopeTables tables = models::rope_tables(inv_freq, c.positions, c.table_type);
-      const auto f = [&](const std::vector<at::Tensor>& in) { return models::apply_rope(as_q(in[0]), tables, c.in_fp32); };
-      const Outcome fused = run(f, {proj}, true, 6);
-      const Outcome aten = run(f, {proj}, false, 6);
-      expect_same(fused, aten, tolerance(t), c.name + " " + c10::toString(t));
+    // extra 24 keeps every row's q 16-byte aligned (the kernel's packed path), 21 does not.
+    for (const std::int64_t extra : {24, 21}) {
+      const at::Tensor proj = at::randn({B, T, H * D + extra}, o).requires_grad_(true);
+      const auto as_q = [=](const at::Tensor& p) { return p.narrow(-1, extra, H * D).view({B, T, H, D}).transpose(1, 2); };
+      const at::Tensor inv_freq = at::pow(10000.0, -at::arange(0, D, 2, o.dtype(at::kFloat)) / D);
+      struct Case {
+        std::string name;
+        at::Tensor positions;
+        at::ScalarType table_type;
+        bool in_fp32;
+      };
+      const std::vector<Case> cases = {
+          {"shared tables, same dtype", at::arange(T, o.dtype(at::kLong)), t, false},
+          {"per-row tables, same dtype", at::randint(0, 500, {B, T}, o.dtype(at::kLong)), t, false},
+          {"in fp32", at::arange(T, o.dtype(at::kLong)), at::kFloat, true},
+          {"fp32 tables promote", at::arange(T, o.dtype(at::kLong)), at::kFloat, false},
+      };
+      for (const Case& c : cases) {
+        const models::RopeTables tables = models::rope_tables(inv_freq, c.positions, c.table_type);
+        const auto f = [&](const std::vector<at::Tensor>& in) { return models::apply_rope(as_q(in[0]), tables, c.in_fp32); };
+        const Outcome fused = run(f, {proj}, true, 6);
+        const Outcome aten = run(f, {proj}, false, 6);
+        expect_same(fused, aten, tolerance(t), c.name + " " + c10::toString(t) + " extra " + std::to_string(extra));
+      }
     }
   }
 }
