@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT_DIR=${OUT_DIR:-docs/benchmarks}
 BIN=${DISTILL_BIN:-build/distill}
-STEPS=${STEPS:-16}
+STEPS=${STEPS:-20}
 COMPILE=${COMPILE:-1}
 EAGER=${EAGER:-1}
 export TRAIN=${TRAIN:-"{}"}

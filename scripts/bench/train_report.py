@@ -6,7 +6,8 @@ markdown table of several.
     python3 scripts/bench/train_report.py --table OUT_DIR NAME [NAME ...]
 
 distill tokens/s: the mean of the metrics windows after the 4th step (the first steps grow the
-allocator and build kernels' plans). Peer tokens/s: its timed steps after 4 warm-up steps.
+allocator and build kernels' plans), but not the last window: with train.overlap_teacher the last
+step runs no teacher forward (its teacher ran during the step before), so that window is too fast. Peer tokens/s: its timed steps after 4 warm-up steps.
 MFU: model FLOPs per token / 989 TFLOP/s (H200 dense bf16 peak), with
   teacher forward = 2 * P_t + 2 * L_t * T * d_t,  student training = 3 * (2 * P_s + 2 * L_s * T * d_s),
 P = parameters used in matmuls (everything but the input embedding; a tied LM head counted once as
@@ -43,13 +44,16 @@ def flops_per_token(teacher, student):
 
 def summarise(res, name, teacher, student):
     rows = [json.loads(line) for line in open(os.path.join(res, "distill_metrics.jsonl")) if line.strip()]
-    windows = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r and r["step"] > 4]
+    last = max(r["step"] for r in rows if "tokens_per_s" in r)
+    windows = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r and 4 < r["step"] < last]
     distill_tps = sum(windows) / len(windows)
     peak = max(r.get("peak_mem_gib", 0.0) for r in rows)
     profile = json.load(open(os.path.join(res, "profile.json")))
     flops = flops_per_token(teacher, student)
     out = {"workload": name, "teacher": teacher, "student": student, "micro_batch": 4, "seq_len": SEQ,
            "distill": {"tokens_per_s": distill_tps, "peak_gib": peak, "mfu": distill_tps * flops / PEAK_FLOPS,
+                       "train_keys_added": json.loads(os.environ.get("TRAIN") or "{}"),
+                       "windows_tokens_per_s": windows,
                        "first_step": {k: rows[0][k] for k in ("loss", "kd_loss", "ce_loss")},
                        "step_split": profile},
            "flops_per_token": flops}
