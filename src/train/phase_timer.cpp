@@ -35,9 +35,9 @@ void PhaseTimer::end(Phase phase) {
   last_ = now;
 }
 
-void PhaseTimer::finish_step(std::int64_t tokens) {
+void PhaseTimer::finish_step(std::int64_t tokens, bool count) {
   if (!enabled_) return;
-  if (++seen_ <= kWarmupSteps) return;
+  if (++seen_ <= kWarmupSteps || !count) return;
   ++counted_;
   tokens_ += tokens;
   for (size_t i = 0; i < step_.size(); ++i) total_[i] += step_[i];

@@ -232,6 +232,14 @@ TEST(CliTrainRun, RandomTeacherAndProfile) {
   r = run_distill({"train", "--config", fx.config, "--set", "teacher.init=zeros", "--dry-run"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("teacher.init"), std::string::npos) << r.err;
+
+  // With train.overlap_teacher the last step has no teacher forward of its own (it ran a step
+  // early), so the split leaves it out too: 4 steps, 2 of warm-up, 1 counted.
+  r = run_distill({"train", "--config", fx.config, "--set", "teacher.path=" + bare, "--set", "teacher.init=random",
+                   "--set", "teacher.tokenizer=" + tok, "--set", "train.profile=true", "--set",
+                   "train.overlap_teacher=true", "--set", "checkpoint.dir=" + fx.tmp.file("ahead")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json::parse(testing::read_file(fx.tmp.file("ahead/profile.json")))["steps"].get<int>(), 1);
 }
 
 // student.init from the teacher: one command builds the student (here the teacher's layer 1) into

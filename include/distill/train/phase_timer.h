@@ -24,8 +24,9 @@ class PhaseTimer {
   void start_step();
   // The time since the last boundary belongs to `phase`.
   void end(Phase phase);
-  // Ends a step: counts it (steps before `skip_first` are warm-up and not counted).
-  void finish_step(std::int64_t tokens);
+  // Ends a step: counts it, unless it is warm-up (the first steps) or `count` is false (a step
+  // unlike the others, e.g. the last one of train.overlap_teacher, whose teacher ran a step early).
+  void finish_step(std::int64_t tokens, bool count = true);
 
   // {"steps", "tokens", "phases": {name: {"ms_per_step", "fraction"}}, "ms_per_step", "tokens_per_s"}
   nlohmann::ordered_json summary() const;
