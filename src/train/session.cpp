@@ -13,6 +13,7 @@
 #include "distill/models/loader.h"
 #include "distill/student/build.h"
 #include "distill/models/registry.h"
+#include "distill/train/prefetched_batches.h"
 #include "distill/tokenizer/tokenizer.h"
 #include "distill/util/cuda_memory.h"
 #include "distill/util/device.h"
@@ -229,12 +230,17 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
                                           : at::Tensor();
   data::LoaderOptions train_options = data::loader_options(config, /*train=*/true);
   train_options.pin_memory = device.is_cuda();
-  LoaderBatches train_batches(std::move(prepared.train), train_options, view ? &*view : nullptr);
-  std::optional<LoaderBatches> valid_batches;
+  // Across tokenizers each batch's teacher view is host work: a thread makes it a few batches ahead.
+  const auto batches = [&](data::Corpus corpus, const data::LoaderOptions& options) -> std::unique_ptr<BatchSource> {
+    if (!view) return std::make_unique<LoaderBatches>(std::move(corpus), options);
+    return std::make_unique<PrefetchedBatches>(std::make_unique<LoaderBatches>(std::move(corpus), options, &*view));
+  };
+  std::unique_ptr<BatchSource> train_batches = batches(std::move(prepared.train), train_options);
+  std::unique_ptr<BatchSource> valid_batches;
   if (prepared.valid) {
     data::LoaderOptions valid_options = data::loader_options(config, /*train=*/false);
     valid_options.pin_memory = device.is_cuda();
-    valid_batches.emplace(std::move(*prepared.valid), valid_options, view ? &*view : nullptr);
+    valid_batches = batches(std::move(*prepared.valid), valid_options);
   }
 
   if (config.train.gpu_memory_gib > 0) {
@@ -333,8 +339,8 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
   };
   check_rows(parts.student, data_tokenizer, true);
   check_rows(parts.teacher, align ? *teacher_tokenizer : data_tokenizer, false);
-  parts.train = &train_batches;
-  parts.valid = valid_batches ? &*valid_batches : nullptr;
+  parts.train = train_batches.get();
+  parts.valid = valid_batches.get();
   Trainer trainer(config, config::to_json(config), run_dir, parts);
   return trainer.run(mode);
 }
