@@ -76,6 +76,22 @@ TrainRun train_once(const Json& cfg_json, checkpoint::ResumeMode mode = checkpoi
   return run;
 }
 
+// The logged loss, its parts and the gradient norm of two runs agree step by step (to the bit when
+// tol is 0).
+void expect_same_losses(const TrainRun& run, const TrainRun& reference, double tol) {
+  ASSERT_EQ(run.metrics.size(), reference.metrics.size());
+  for (size_t i = 0; i < reference.metrics.size(); ++i) {
+    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
+      const double got = run.metrics[i][key].get<double>(), want = reference.metrics[i][key].get<double>();
+      if (tol == 0.0) {
+        EXPECT_EQ(got, want) << "step " << i + 1 << " " << key;
+      } else {
+        EXPECT_NEAR(got, want, tol) << "step " << i + 1 << " " << key;
+      }
+    }
+  }
+}
+
 TEST(Trainer, LogsEveryStepWithTheDocumentedFields) {
   TempDir tmp;
   const TrainRun run = train_once(base_config(tmp.file("run")));
@@ -370,11 +386,7 @@ TEST(Trainer, AutoMicroBatchWeighsUnequalPiecesBySequences) {
   ref_cfg["train"]["max_steps"] = 3;
   const TrainRun plain = train_once(ref_cfg);
   ASSERT_EQ(run.metrics.size(), 3u);
-  for (size_t i = 0; i < 3; ++i) {
-    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
-      EXPECT_NEAR(run.metrics[i][key].get<double>(), plain.metrics[i][key].get<double>(), 1e-5) << i << " " << key;
-    }
-  }
+  expect_same_losses(run, plain, 1e-5);
 }
 
 // train.overlap_teacher: the next step's micro-batches are drawn during the step before, so that
@@ -414,13 +426,7 @@ TEST(Trainer, OverlapTeacherDrawsAheadYetStopsAndResumesOnTheSameData) {
   const TrainRun resumed = train_once(cfg, checkpoint::ResumeMode::kAuto, nullptr, &second_source);
   EXPECT_EQ(resumed.result.resumed_from, 2);
   EXPECT_EQ(second_source.served(), 8) << "steps 3 to 6, nothing past the last";
-  ASSERT_EQ(resumed.metrics.size(), straight.metrics.size());
-  for (size_t i = 0; i < straight.metrics.size(); ++i) {
-    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
-      EXPECT_EQ(resumed.metrics[i][key].get<double>(), straight.metrics[i][key].get<double>())
-          << "step " << i + 1 << " " << key;
-    }
-  }
+  expect_same_losses(resumed, straight, 0.0);
 }
 
 // Out of memory in a step whose successor's micro-batches were already drawn: the retry cuts both
@@ -449,11 +455,7 @@ TEST(Trainer, OverlapTeacherWithAutoMicroBatchDrawsNothingTwice) {
   ref_cfg["train"]["max_steps"] = 3;
   const TrainRun plain = train_once(ref_cfg);
   ASSERT_EQ(run.metrics.size(), 3u);
-  for (size_t i = 0; i < 3; ++i) {
-    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
-      EXPECT_NEAR(run.metrics[i][key].get<double>(), plain.metrics[i][key].get<double>(), 1e-5) << i << " " << key;
-    }
-  }
+  expect_same_losses(run, plain, 1e-5);
 }
 
 // train.trace_steps: the profiler runs around a step and changes nothing in the run. With a LibTorch
