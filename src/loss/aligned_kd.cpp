@@ -39,9 +39,9 @@ UldResult uld_distance(const at::Tensor& student_logits, const at::Tensor& teach
 
 namespace detail {
 
-ChunkSums aligned_chunk_loss(at::Tensor student_logits, at::Tensor teacher_logits, const at::Tensor& labels,
-                             const at::Tensor& aligned, const at::Tensor& exact, const at::Tensor& shared_student,
-                             const at::Tensor& shared_teacher, const KdLossOptions& options, bool with_grad) {
+ChunkSums aligned_chunk_loss(at::Tensor student_logits, at::Tensor teacher_shared, at::Tensor teacher_full,
+                             const at::Tensor& labels, const at::Tensor& aligned, const at::Tensor& exact,
+                             const at::Tensor& shared_student, const KdLossOptions& options, bool with_grad) {
   const std::int64_t n = student_logits.size(0);
   const auto fp32 = student_logits.options();
   const double T = options.temperature;
@@ -55,15 +55,21 @@ ChunkSums aligned_chunk_loss(at::Tensor student_logits, at::Tensor teacher_logit
   const bool kd_grad = with_grad && alpha > 0.0;
   ChunkSums sums;
 
-  {
-    const at::Tensor lt1 = teacher_logits.log_softmax(-1);  // (n, Vt), T = 1
+  // The entropies are for the log only (options.entropies on the steps the trainer logs): the
+  // teacher's is a whole pass of its own over the teacher's vocabulary.
+  sums.teacher_entropy = at::zeros({}, fp32);
+  if (options.entropies) {
+    const at::Tensor lt1 = teacher_full.log_softmax(-1);  // (n, Vt), T = 1
     sums.teacher_entropy = masked_sum(lt1.exp().mul_(lt1).sum(-1).neg_(), teacher_rows);
+    teacher_full.reset();
   }
-  // The shared vocabulary at T: both sides' softmax over the same strings.
-  const at::Tensor ls_shared = (student_logits.index_select(1, shared_student) / T).log_softmax(-1);  // (n, K)
-  const at::Tensor lt_shared = (teacher_logits.index_select(1, shared_teacher) / T).log_softmax(-1);  // (n, K)
+  // The shared vocabulary at T: both sides' softmax over the same strings. Columns are picked by
+  // gather (index_select along dimension 1 is slow on the CPU).
+  const at::Tensor shared_cols = shared_student.unsqueeze(0).expand({n, shared_student.size(0)});  // (n, K)
+  const at::Tensor ls_shared = (student_logits.gather(1, shared_cols) / T).log_softmax(-1);         // (n, K)
+  const at::Tensor lt_shared = (teacher_shared / T).log_softmax(-1);                                // (n, K)
+  teacher_shared.reset();
   Divergence div = divergence(options.kind, options.beta, ls_shared, lt_shared, kd_grad);
-  teacher_logits.reset();
   sums.kd = masked_sum(div.per_row, exact_rows);
 
   at::Tensor ls1 = student_logits.log_softmax(-1);  // (n, Vs), T = 1
@@ -71,13 +77,15 @@ ChunkSums aligned_chunk_loss(at::Tensor student_logits, at::Tensor teacher_logit
   const at::Tensor ignored = counted.logical_not();
   const at::Tensor safe_labels = labels.masked_fill(ignored, 0).unsqueeze(1);  // (n, 1)
   sums.ce = masked_sum(-ls1.gather(1, safe_labels).squeeze(1), counted);
-  sums.student_entropy = masked_sum(ls1.exp().mul(ls1).sum(-1).neg_(), counted);
+  sums.student_entropy = options.entropies ? masked_sum(ls1.exp().mul(ls1).sum(-1).neg_(), counted) : at::zeros({}, fp32);
   if (!with_grad) return sums;
 
   // d/ds [(1 - alpha) CE] = (1 - alpha)(softmax(s) - onehot); d/ds [alpha T^2 D] = alpha T dD/dz.
   at::Tensor grad = ls1.exp_().mul_(1.0 - alpha);  // (n, Vs)
   grad.scatter_add_(1, safe_labels, at::full({n, 1}, -(1.0 - alpha), fp32));
-  if (kd_grad) grad.index_add_(1, shared_student, div.grad.mul_(exact_rows.unsqueeze(1)).mul_(alpha * T));
+  // The shared ids are distinct: adding along them is a scatter (index_add_ along dimension 1 is
+  // slow on the CPU).
+  if (kd_grad) grad.scatter_add_(1, shared_cols, div.grad.mul_(exact_rows.unsqueeze(1)).mul_(alpha * T));
   grad.masked_fill_(ignored.unsqueeze(1), 0.0);
   sums.grad_logits = grad;
   return sums;

@@ -51,13 +51,15 @@ ChunkSums fused_chunk_loss(const at::Tensor& student_logits, const at::Tensor& t
 
 namespace distill::loss::detail {
 
-// loss.cross_tokenizer align, one chunk: CE and entropies of every counted row, and the
-// shared-vocabulary divergence of the exact rows (the ULD rows are uld_pass's). teacher_logits
-// (n, Vt) are the aligned teacher rows' logits (garbage on unaligned rows, which are masked);
-// aligned, exact (n) bool; shared_student / shared_teacher (K) int64 (aligned_kd.h has the formula).
-ChunkSums aligned_chunk_loss(at::Tensor student_logits, at::Tensor teacher_logits, const at::Tensor& labels,
-                             const at::Tensor& aligned, const at::Tensor& exact, const at::Tensor& shared_student,
-                             const at::Tensor& shared_teacher, const KdLossOptions& options, bool with_grad);
+// loss.cross_tokenizer align, one chunk: shared-vocabulary divergence on exact rows, CE on counted
+// rows; student_logits (n, Vs) fp32; teacher_shared (n, K) fp32 are the aligned teacher rows' logits
+// at the shared vocabulary's K ids only (garbage on unaligned rows, which are masked); teacher_full
+// (n, Vt), only needed when options.entropies (the teacher's entropy), else undefined; aligned,
+// exact (n) bool; shared_student (K) int64, in the order of teacher_shared's columns (aligned_kd.h
+// has the formula).
+ChunkSums aligned_chunk_loss(at::Tensor student_logits, at::Tensor teacher_shared, at::Tensor teacher_full,
+                             const at::Tensor& labels, const at::Tensor& aligned, const at::Tensor& exact,
+                             const at::Tensor& shared_student, const KdLossOptions& options, bool with_grad);
 
 // The ULD term over the rows that need it only (few: where the tokenizations differ), gathered
 // by index so that the sorts cost O(rows * V) for those rows alone. uld_rows (M) int64 student rows,

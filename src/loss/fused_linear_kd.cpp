@@ -101,6 +101,10 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
   const auto fp32 = hs.options().dtype(at::kFloat);
   const at::Tensor ws = in.student_weight.to(hs.scalar_type());  // (Vs, Es) in the compute dtype
   const at::Tensor wt = with_teacher ? in.teacher_weight.to(in.teacher_hidden.scalar_type()) : at::Tensor();
+  // Across tokenizers the divergence reads the teacher's logits at the shared vocabulary's ids
+  // only: its head is multiplied by those rows of the weight (K of Vt), the whole head only for the
+  // logged entropy.
+  const at::Tensor wt_shared = in.teacher_rows.defined() ? wt.index_select(0, in.shared_teacher) : at::Tensor();
 
   Chunked r;
   at::Tensor kd = at::zeros({}, fp32), ce = at::zeros({}, fp32);
@@ -117,10 +121,11 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
     if (in.teacher_rows.defined()) {
       const at::Tensor rows = in.teacher_rows.narrow(0, start, n);                           // (n)
       const at::Tensor th = in.teacher_hidden.index_select(0, rows.clamp_min(0));            // (n, Et)
-      t = at::mm(th, wt.t()).to(at::kFloat);
+      const at::Tensor t_shared = at::mm(th, wt_shared.t()).to(at::kFloat);                  // (n, K)
+      if (options.entropies) t = at::mm(th, wt.t()).to(at::kFloat);                          // (n, Vt)
       s = s.to(at::kFloat);
-      sums = detail::aligned_chunk_loss(std::move(s), std::move(t), in.labels.narrow(0, start, n), rows.ge(0),
-                                        in.exact.narrow(0, start, n), in.shared_student, in.shared_teacher, options,
+      sums = detail::aligned_chunk_loss(std::move(s), t_shared, std::move(t), in.labels.narrow(0, start, n),
+                                        rows.ge(0), in.exact.narrow(0, start, n), in.shared_student, options,
                                         with_grad);
     } else {
       if (with_teacher) t = at::mm(in.teacher_hidden.narrow(0, start, n), wt.t());

@@ -128,6 +128,49 @@ TEST(LossAligned, MatchesTheDirectLossAtEveryChunkSize) {
   }
 }
 
+// The entropies are monitoring only: computed when asked (the steps the trainer logs), to the
+// direct formula (teacher over its aligned counted rows, student over counted rows, per counted
+// token), and leaving them out changes nothing else.
+TEST(LossAligned, EntropiesOnlyWhenAskedAndNothingElseChanges) {
+  const AlignedCase c = make_case(13, 9, 11, 17, 4);
+  loss::KdLossOptions o;
+  o.temperature = 2.0;
+  o.alpha = 0.6;
+  o.chunk_tokens = 5;
+  const auto run = [&](bool entropies, at::Tensor* grad_w) {
+    loss::KdLossOptions oo = o;
+    oo.entropies = entropies;
+    const at::Tensor ws = c.b.student_weight.clone().set_requires_grad(true);
+    loss::KdLossOutput out = loss::aligned_linear_kd_loss({c.b.student_hidden, ws}, {c.b.teacher_hidden, c.b.teacher_weight},
+                                                          {c.rows, c.exact, c.shared_s, c.shared_t}, c.b.labels, oo);
+    out.loss.backward();
+    *grad_w = ws.grad();
+    return out;
+  };
+  at::Tensor g_on, g_off;
+  const loss::KdLossOutput on = run(true, &g_on), off = run(false, &g_off);
+  EXPECT_EQ(on.loss.item<double>(), off.loss.item<double>());
+  EXPECT_EQ(on.kd_loss.item<double>(), off.kd_loss.item<double>());
+  EXPECT_EQ(on.ce_loss.item<double>(), off.ce_loss.item<double>());
+  EXPECT_TRUE(at::equal(g_on, g_off));
+  EXPECT_EQ(off.teacher_entropy.item<double>(), 0.0);
+  EXPECT_EQ(off.student_entropy.item<double>(), 0.0);
+
+  const auto entropy = [](const at::Tensor& logits) {
+    const at::Tensor lp = at::log_softmax(logits.to(at::kDouble), -1);
+    return -(lp.exp() * lp).sum(-1);
+  };
+  const at::Tensor counted = c.b.labels.ne(-100).to(at::kDouble);
+  const at::Tensor s = at::mm(c.b.student_hidden, c.b.student_weight.t());
+  const at::Tensor t = at::mm(c.b.teacher_hidden.index_select(0, c.rows.clamp_min(0)), c.b.teacher_weight.t());
+  const double n = counted.sum().item<double>();
+  const double want_t = (entropy(t) * counted * c.rows.ge(0).to(at::kDouble)).sum().item<double>() / n;
+  const double want_s = (entropy(s) * counted).sum().item<double>() / n;
+  EXPECT_NEAR(on.teacher_entropy.item<double>(), want_t, 1e-5);
+  EXPECT_NEAR(on.student_entropy.item<double>(), want_s, 1e-5);
+  EXPECT_GT(want_t, 0.1);
+}
+
 TEST(LossAligned, WithoutAlignedRowsIsPlainCrossEntropy) {
   AlignedCase c = make_case(8, 5, 7, 9, 5);
   c.rows.fill_(-1);
