@@ -10,6 +10,7 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
+#include <initializer_list>
 #include <set>
 
 #include "distill/checkpoint/run_dir.h"
@@ -88,6 +89,21 @@ void expect_follows(const std::vector<Json>& rows, const std::vector<Json>& refe
   EXPECT_LT(rows.back()["kd_loss"].get<double>(), rows.front()["kd_loss"].get<double>());
 }
 
+// Two runs that must give the same results, up to the student's non-deterministic bf16 backward:
+// every key of `keys` the reference row has, within 1e-3 relative, row by row.
+void expect_same_run(const std::vector<Json>& rows, const std::vector<Json>& reference,
+                     std::initializer_list<const char*> keys = {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
+  ASSERT_EQ(rows.size(), reference.size());
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    for (const char* key : keys) {
+      if (!reference[i].contains(key)) continue;
+      ASSERT_TRUE(rows[i].contains(key)) << "row " << i << " " << key;
+      const double want = reference[i][key].get<double>();
+      EXPECT_NEAR(rows[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "row " << i << " " << key;
+    }
+  }
+}
+
 TEST(TrainerCuda, Bf16AutocastFollowsTheFp32CpuRun) {
   ASSERT_TRUE(torch::cuda::is_available());
   testing::TempDir tmp;
@@ -119,13 +135,7 @@ TEST(TrainerCuda, ResumedRunRepeatsTheStraightOne) {
     ASSERT_EQ(e.code(), ExitCode::kInterrupted) << e.what();
   }
   const auto resumed = train_cuda(cuda_config(tmp.file("resumed"), "bf16", 8));
-  ASSERT_EQ(resumed.size(), straight.size());
-  for (std::size_t i = 0; i < straight.size(); ++i) {
-    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
-      const double want = straight[i][key].get<double>();
-      EXPECT_NEAR(resumed[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1 << " " << key;
-    }
-  }
+  expect_same_run(resumed, straight);
 }
 
 TEST(TrainerCuda, GradCheckpointingGivesTheSameLosses) {
@@ -150,13 +160,7 @@ TEST(TrainerCuda, StreamedTeacherGivesTheSameLosses) {
   Json cfg = cuda_config(tmp.file("streamed"), "bf16", 6);
   cfg["teacher"]["offload"] = "layers";
   const auto streamed = train_cuda(cfg);
-  ASSERT_EQ(streamed.size(), resident.size());
-  for (std::size_t i = 0; i < resident.size(); ++i) {
-    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
-      const double want = resident[i][key].get<double>();
-      EXPECT_NEAR(streamed[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1 << " " << key;
-    }
-  }
+  expect_same_run(streamed, resident);
 }
 
 // train.overlap_teacher: the next micro-batch's teacher forward (the next step's first, for the
@@ -174,13 +178,7 @@ TEST(TrainerCuda, OverlappedTeacherGivesThePlainRunsLosses) {
   ASSERT_EQ(piece_rows.size(), 6u * 2u);  // 6 steps x grad_accum 2, uncut
   for (std::int64_t rows : piece_rows) EXPECT_EQ(rows, 4);
   const auto plain = train_run(cuda_config(tmp.file("plain"), "bf16", 6), nullptr, tokens);
-  ASSERT_EQ(overlapped.size(), plain.size());
-  for (std::size_t i = 0; i < plain.size(); ++i) {
-    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm"}) {
-      const double want = plain[i][key].get<double>();
-      EXPECT_NEAR(overlapped[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1 << " " << key;
-    }
-  }
+  expect_same_run(overlapped, plain);
 }
 
 // The same with the teacher streamed from host memory (its layer slots and copy stream are used
@@ -200,16 +198,8 @@ TEST(TrainerCuda, OverlappedStreamedTeacherWithValidationGivesThePlainRunsLosses
   plain_cfg["train"]["eval_every"] = 2;
   plain_cfg["data"]["valid"] = {"unused"};
   const auto plain = train_run(plain_cfg, nullptr, tokens);
-  ASSERT_EQ(overlapped.size(), plain.size());
   ASSERT_EQ(plain.size(), 6u + 3u);  // 6 steps, validation after steps 2, 4 and at the end
-  for (std::size_t i = 0; i < plain.size(); ++i) {
-    for (const char* key : {"loss", "kd_loss", "ce_loss", "grad_norm", "val_loss", "val_kd_loss"}) {
-      if (!plain[i].contains(key)) continue;
-      ASSERT_TRUE(overlapped[i].contains(key)) << "row " << i << " " << key;
-      const double want = plain[i][key].get<double>();
-      EXPECT_NEAR(overlapped[i][key].get<double>(), want, 1e-3 * std::abs(want)) << "step " << i + 1 << " " << key;
-    }
-  }
+  expect_same_run(overlapped, plain, {"loss", "kd_loss", "ce_loss", "grad_norm", "val_loss", "val_kd_loss"});
 }
 
 // train.trace_steps on CUDA: trace.json holds the steps' kernels, and with train.overlap_teacher
