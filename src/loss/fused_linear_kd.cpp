@@ -21,6 +21,7 @@
 #include "distill/loss/kd_loss.h"
 #include "distill/util/errors.h"
 #include "distill/util/logging.h"
+#include "distill/util/mixed_gemm.h"
 #include "divergence.h"
 
 namespace distill::loss {
@@ -147,11 +148,15 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
     if (!with_grad) continue;
     const at::Tensor g = sums.grad_logits.to(hs.scalar_type());  // (n, Vs)
     sums.grad_logits.reset();
-    if (grad_hidden) r.grad_hidden.narrow(0, start, n).copy_(at::mm(g, ws));  // (n, Es)
+    if (grad_hidden) {
+      at::Tensor rows = r.grad_hidden.narrow(0, start, n);                  // (n, Es)
+      if (!mm_into_fp32(rows, g, ws, 0.0f)) rows.copy_(at::mm(g, ws));
+    }
     if (grad_weight) {
+      // (Vs, Es): on CUDA one product that adds into the fp32 sum; else ATen's product, then the add.
       if (hs.scalar_type() == at::kFloat) {
-        r.grad_weight.addmm_(g.t(), h);  // (Vs, Es)
-      } else {
+        r.grad_weight.addmm_(g.t(), h);
+      } else if (!mm_into_fp32(r.grad_weight, g.t(), h, 1.0f)) {
         r.grad_weight.add_(at::mm(g.t(), h));
       }
     }

@@ -115,6 +115,7 @@ ProjImpl::ProjImpl(std::int64_t out, std::int64_t in, bool with_bias, const at::
 }
 
 at::Tensor ProjImpl::forward(const at::Tensor& x) const {
+  if (at::Tensor y = fused::linear(x, weight, bias); y.defined()) return y;
   return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
 }
 
