@@ -9,6 +9,7 @@
 
 #include "distill/util/files.h"
 #include "distill/io/safetensors.h"
+#include "distill/models/init.h"
 #include "distill/models/layers.h"
 #include "distill/models/loader.h"
 #include "distill/models/registry.h"
@@ -250,6 +251,50 @@ TEST_P(Checkpointing, GradientsEqualPlainBackward) {
 
 INSTANTIATE_TEST_SUITE_P(Families, Checkpointing, ::testing::Values("llama", "mistral", "qwen3", "opt_postnorm", "gpt2"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+}  // namespace
+}  // namespace distill
+
+namespace distill {
+namespace {
+
+// A LLaMA-shaped model whose embedding (65536 x 256 = 2^24 values) is drawn in chunks on all cores.
+models::CausalLM large_embedding_model(at::ScalarType dtype = at::kFloat) {
+  const nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 65536},
+                              {"hidden_size", 256}, {"intermediate_size", 512}, {"num_hidden_layers", 1},
+                              {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 64},
+                              {"rms_norm_eps", 1e-5}, {"tie_word_embeddings", true}, {"initializer_range", 0.02}};
+  return models::CausalLM(models::spec_from_config(models::HfConfig(cfg, "config.json")),
+                          at::TensorOptions().dtype(dtype));
+}
+
+TEST(RandomInit, LargeHostTensorsAreDrawnInSeededIndependentChunks) {
+  models::CausalLM a = large_embedding_model(), b = large_embedding_model(), c = large_embedding_model();
+  models::init_random(*a, 5);
+  models::init_random(*b, 5);
+  models::init_random(*c, 6);
+  const at::Tensor ea = a->named_parameters()["embed.weight"], eb = b->named_parameters()["embed.weight"];
+  const at::Tensor ec = c->named_parameters()["embed.weight"];
+  ASSERT_EQ(ea.numel(), std::int64_t{1} << 24);
+  EXPECT_TRUE(at::equal(ea, eb)) << "the same seed gives the same weights";
+  EXPECT_FALSE(at::equal(ea, ec)) << "another seed, other weights";
+  EXPECT_NEAR(ea.std().item<double>(), 0.02, 0.0004);
+  EXPECT_NEAR(ea.mean().item<double>(), 0.0, 0.0002);
+  // Chunks of 2^22 values come from different generators: no chunk repeats or tracks another.
+  const at::Tensor flat = ea.view({-1});
+  const std::int64_t chunk = std::int64_t{1} << 22;
+  for (std::int64_t i = 1; i < 4; ++i) {
+    const at::Tensor x = flat.narrow(0, 0, chunk), y = flat.narrow(0, i * chunk, chunk);
+    const double corr = ((x * y).mean() / (x.std() * y.std())).item<double>();
+    EXPECT_LT(std::abs(corr), 0.003) << "chunk 0 against chunk " << i;
+  }
+  // bf16 (a streamed teacher's dtype): drawn in fp32 with the same generators, then rounded.
+  models::CausalLM h = large_embedding_model(at::kBFloat16);
+  models::init_random(*h, 5);
+  const at::Tensor eh = h->named_parameters()["embed.weight"];
+  ASSERT_EQ(eh.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(at::equal(eh, ea.to(at::kBFloat16)));
+}
 
 }  // namespace
 }  // namespace distill
