@@ -1,6 +1,6 @@
 // The fused per-row distillation kernel (CUDA; src/loss/kd_rows.cu): for one chunk of logits it
 // computes every row's forward KL at temperature T, CE, both entropies and the gradient w.r.t. the
-// student's logits in two reads of the logits and one write of the gradient, in the logits' own
+// student's logits in two reads of the logits (one on Hopper when a row fits on chip) and one write of the gradient, in the logits' own
 // dtype. It replaces a dozen elementwise ATen passes over fp32 copies of the chunk (divergence.cpp),
 // which it must match: the formulas are those of detail::chunk_loss for forward KL and CE.
 //
@@ -36,5 +36,10 @@ struct KdRowsArgs {
 // Launches on `stream` (a cudaStream_t). Returns nullptr when the launch succeeded, else the CUDA
 // error's text. Never synchronises.
 const char* launch_kd_rows(const KdRowsArgs& args, void* stream);
+
+// On Hopper and later, rows whose logits fit the shared memory of a cluster of up to 8 blocks are
+// read from memory once (kd_rows.cu). On by default; DISTILL_KD_ROWS_CLUSTER=0 in the environment,
+// or this switch (for tests), keeps the two-read kernel.
+void set_kd_rows_cluster(bool on);
 
 }  // namespace distill::loss::kernels

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "distill/loss/kd_loss.h"
+#include "../../src/loss/kd_rows.h"
 #include "loss_reference.h"
 #include "model_fixtures.h"
 
@@ -112,6 +113,37 @@ TEST(LossKernelCuda, HalfPrecisionAtQwenSizes) {
     aten.fused_kernel = false;
     expect_close(r, testing::fused_loss(b, aten), o, 1e-2, what + " vs ATen");
     expect_close(r, testing::reference_loss(b, o), o, 3e-2, what + " vs fp64");
+  }
+}
+
+// The one-read kernel (a cluster of blocks per row holding it in shared memory; sm_90+) against the
+// two-read kernel: bf16 at Qwen's sizes (4 blocks per row), fp32 (8 blocks), a vocabulary that
+// fits one block, and rows too long for 8 blocks (both runs take the two-read kernel). Every 4th
+// row is ignored. Statistics are summed in another order, so values agree to fp32 rounding and
+// gradients to one unit of the logits' dtype; each against fp64 as in the tests above.
+TEST(LossKernelCuda, OneReadClusterKernelAgreesWithTheTwoReadKernel) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  struct Case {
+    std::int64_t rows, vs, vt;
+    at::ScalarType dtype;
+    double tol;
+  };
+  for (const Case& c : {Case{96, 151936, 152064, at::kBFloat16, 1e-2}, Case{64, 151936, 152064, at::kFloat, 1e-4},
+                        Case{80, 32000, 32000, at::kBFloat16, 1e-2}, Case{8, 262144, 262144, at::kFloat, 1e-4}}) {
+    for (const bool entropies : {false, true}) {
+      const LossBatch b = cuda_batch(c.rows, c.vs, c.vt, 21, c.dtype);
+      KdLossOptions o;  // forward KL, T 2, alpha 0.5
+      o.entropies = entropies;
+      o.chunk_tokens = 32;
+      const std::string what = std::string(c.dtype == at::kFloat ? "fp32 " : "bf16 ") + describe(c.vs, c.vt, o);
+      loss::kernels::set_kd_rows_cluster(true);
+      const LossResult one_read = testing::fused_loss(b, o);
+      loss::kernels::set_kd_rows_cluster(false);
+      const LossResult two_reads = testing::fused_loss(b, o);
+      loss::kernels::set_kd_rows_cluster(true);
+      expect_close(one_read, two_reads, o, c.tol, what + " one read vs two");
+      if (c.dtype == at::kFloat) expect_close(one_read, testing::reference_loss(b, o), o, 1e-4, what + " vs fp64");
+    }
   }
 }
 
