@@ -1,7 +1,7 @@
 // The fused per-row distillation kernel (CUDA; src/loss/kd_rows.cu): for one chunk of logits it
 // computes every row's forward KL at temperature T, CE, both entropies and the gradient w.r.t. the
-// student's logits in two reads of the logits (one on Hopper when a row fits on chip) and one write of the gradient, in the logits' own
-// dtype. It replaces a dozen elementwise ATen passes over fp32 copies of the chunk (divergence.cpp),
+// student's logits in two reads of the logits (one on Hopper when a row fits on chip) and one
+// write of the gradient, in the logits' own dtype. It replaces a dozen elementwise ATen passes over fp32 copies of the chunk (divergence.cpp),
 // which it must match: the formulas are those of detail::chunk_loss for forward KL and CE.
 //
 // Plain C++ on purpose (no LibTorch, no CUDA headers): the .cu file is compiled by nvcc alone, and
