@@ -37,9 +37,9 @@ struct KdRowsArgs {
 // error's text. Never synchronises.
 const char* launch_kd_rows(const KdRowsArgs& args, void* stream);
 
-// On Hopper and later, rows whose logits fit the shared memory of a cluster of up to 8 blocks are
-// read from memory once (kd_rows.cu). On by default; DISTILL_KD_ROWS_CLUSTER=0 in the environment,
-// or this switch (for tests), keeps the two-read kernel.
+// On Hopper and later, rows whose logits fit the shared memory of a cluster of up to 8 blocks can
+// be read from memory once (kd_rows.cu). Experimental and off by default: not yet run on a GPU.
+// DISTILL_KD_ROWS_CLUSTER=1 in the environment, or this switch (for tests), turns it on.
 void set_kd_rows_cluster(bool on);
 
 }  // namespace distill::loss::kernels
