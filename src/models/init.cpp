@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -96,7 +97,13 @@ void normal_in_chunks(const at::Tensor& p, double sd, std::uint64_t seed, std::u
   };
   const auto cores = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> threads;
-  for (std::int64_t i = 1; i < std::min<std::int64_t>({cores, chunks, 64}); ++i) threads.emplace_back(work);
+  for (std::int64_t i = 1; i < std::min<std::int64_t>({cores, chunks, 64}); ++i) {
+    try {
+      threads.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // no more threads to be had: the ones running (and this one) draw the rest
+    }
+  }
   work();
   for (std::thread& t : threads) t.join();
   if (error) std::rethrow_exception(error);
