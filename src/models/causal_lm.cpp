@@ -17,6 +17,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "fused_ops.h"
 
@@ -41,9 +42,12 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeTables* rope, A
   const ModelSpec& s = *spec_;
   const std::int64_t B = x.size(0), T = x.size(1);
   const at::Tensor qkv = qkv_->forward(x);  // (B, T, H*D + 2*KV*D)
-  at::Tensor q = qkv.narrow(-1, 0, s.q_size()).view({B, T, s.num_heads, s.head_dim});
-  at::Tensor k = qkv.narrow(-1, s.q_size(), s.kv_size()).view({B, T, s.num_kv_heads, s.head_dim});
-  at::Tensor v = qkv.narrow(-1, s.q_size() + s.kv_size(), s.kv_size()).view({B, T, s.num_kv_heads, s.head_dim});
+  // One split, not three narrows: the same views, but in backward one concatenation of the three
+  // gradients instead of a zero-filled (B, T, H*D + 2*KV*D) tensor per part and two adds.
+  const std::vector<at::Tensor> parts = at::split_with_sizes(qkv, {s.q_size(), s.kv_size(), s.kv_size()}, -1);
+  at::Tensor q = parts[0].view({B, T, s.num_heads, s.head_dim});
+  at::Tensor k = parts[1].view({B, T, s.num_kv_heads, s.head_dim});
+  at::Tensor v = parts[2].view({B, T, s.num_kv_heads, s.head_dim});
   if (s.qk_norm) {
     q = q_norm_->forward(q);
     k = k_norm_->forward(k);
