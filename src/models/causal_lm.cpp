@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "fused_ops.h"
+#include "linear_ops.h"
 
 namespace distill::models {
 
@@ -109,8 +110,13 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
   const std::int64_t I = spec_->intermediate_size;
   const at::Tensor& w = up_->weight;
   const at::Tensor& b = up_->bias;
-  const at::Tensor gate = b.defined() ? at::linear(x, w.narrow(0, 0, I), b.narrow(0, 0, I)) : at::linear(x, w.narrow(0, 0, I));
-  const at::Tensor up = b.defined() ? at::linear(x, w.narrow(0, I, I), b.narrow(0, I, I)) : at::linear(x, w.narrow(0, I, I));
+  // Training: one autograd node for both blocks, whose backward writes the [2I, C] weight's
+  // gradient whole (linear_ops.h); else the two products through at::linear.
+  auto [gate, up] = fused::gate_up(x, w, b);
+  if (!gate.defined()) {
+    gate = b.defined() ? at::linear(x, w.narrow(0, 0, I), b.narrow(0, 0, I)) : at::linear(x, w.narrow(0, 0, I));
+    up = b.defined() ? at::linear(x, w.narrow(0, I, I), b.narrow(0, I, I)) : at::linear(x, w.narrow(0, I, I));
+  }
   if (spec_->activation == Activation::kSiLU && !observer_) {
     // Training: the (B, T, I) product is recomputed in backward instead of kept (fused_ops.h).
     if (at::Tensor y = fused::silu_mul_linear(gate, up, down_->weight, down_->bias); y.defined()) return y;

@@ -21,8 +21,8 @@
 #include "distill/models/layers.h"
 #include "distill/util/autocast.h"
 #include "distill/util/errors.h"
-#include "distill/util/mixed_gemm.h"
 #include "fused_kernels.h"
+#include "linear_ops.h"
 
 #if DISTILL_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -218,57 +218,6 @@ class SiluMulFn : public torch::autograd::Function<SiluMulFn> {
   }
 };
 
-// ---- Products whose gradients are kept in fp32
-// gy^T x, (C, N) x (N, I), in `dtype`: for an fp32 weight written in fp32 by the product itself
-// (mixed_gemm.h) rather than rounded to bf16 and cast back in a second pass.
-at::Tensor weight_grad(const at::Tensor& gy, const at::Tensor& x, at::ScalarType dtype) {
-  if (dtype == at::kFloat && gy.scalar_type() != at::kFloat) {
-    if (at::Tensor gw = mm_fp32(gy.t(), x); gw.defined()) return gw;
-  }
-  return at::mm(gy.t(), x).to(dtype);
-}
-
-// x W^T + b under autocast for an fp32 weight: the same forward as autocast's at::linear (x, W and b
-// cast to the compute dtype), but the weight's gradient and, for an fp32 x, the input's gradient are
-// written in fp32 by the products themselves, without autocast's casts of both back to fp32.
-class MixedLinearFn : public torch::autograd::Function<MixedLinearFn> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                            int64_t compute_type) {
-    const auto cd = static_cast<at::ScalarType>(compute_type);
-    const std::int64_t in = weight.size(1);
-    const at::Tensor xc = x.to(cd).reshape({-1, in});
-    const at::Tensor wc = weight.to(cd);
-    // No bias is an empty tensor: autograd's Function inputs must all be defined.
-    const bool has_bias = bias.numel() > 0;
-    at::Tensor y = has_bias ? at::addmm(bias.to(cd), xc, wc.t()) : at::mm(xc, wc.t());
-    ctx->save_for_backward({xc, wc});
-    ctx->saved_data["has_bias"] = has_bias;
-    ctx->saved_data["x_type"] = static_cast<std::int64_t>(x.scalar_type());
-    ctx->saved_data["x_sizes"] = x.sizes().vec();
-    std::vector<std::int64_t> sizes = x.sizes().vec();
-    sizes.back() = weight.size(0);
-    return y.view(sizes);
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
-    const auto saved = ctx->get_saved_variables();
-    const at::Tensor& xc = saved[0];  // (N, in)
-    const at::Tensor& wc = saved[1];  // (out, in)
-    const auto x_type = static_cast<at::ScalarType>(ctx->saved_data["x_type"].toInt());
-    const at::Tensor gy = grad_out[0].to(wc.scalar_type()).reshape({-1, wc.size(0)}).contiguous();  // (N, out)
-    at::Tensor gx, gw, gb;
-    if (ctx->needs_input_grad(0)) {
-      if (x_type == at::kFloat) gx = mm_fp32(gy, wc);
-      if (!gx.defined()) gx = at::mm(gy, wc).to(x_type);
-      gx = gx.view(ctx->saved_data["x_sizes"].toIntVector());
-    }
-    if (ctx->needs_input_grad(1)) gw = weight_grad(gy, xc, at::kFloat);
-    if (ctx->needs_input_grad(2) && ctx->saved_data["has_bias"].toBool()) gb = gy.sum({0}, false, at::kFloat);
-    return {gx, gw, gb, at::Tensor()};
-  }
-};
-
 // ---- down(silu(gate) * up), the product recomputed in backward
 class SiluMulLinearFn : public torch::autograd::Function<SiluMulLinearFn> {
  public:
@@ -409,24 +358,6 @@ at::Tensor silu_mul_linear(const at::Tensor& gate, const at::Tensor& up, const a
   return SiluMulLinearFn::apply(gate, up, weight, bias.defined() ? bias : at::empty({0}, weight.options()));
 }
 
-at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (!mixed_gemm_enabled() || !x.defined() || !x.is_cuda() || !weight.defined() || weight.dim() != 2 ||
-      weight.scalar_type() != at::kFloat || weight.device() != x.device() || x.dim() < 1 ||
-      x.size(-1) != weight.size(1) || x.numel() == 0 || !needs_grad({weight, bias})) {
-    return {};
-  }
-  const AutocastState autocast = autocast_state(c10::DeviceType::CUDA);
-  if (!autocast.enabled || (autocast.dtype != at::kBFloat16 && autocast.dtype != at::kHalf)) return {};
-  if (x.scalar_type() != at::kFloat && x.scalar_type() != autocast.dtype) return {};
-  if (bias.defined() && (bias.scalar_type() != at::kFloat || bias.dim() != 1 || bias.size(0) != weight.size(0) ||
-                         bias.device() != x.device())) {
-    return {};
-  }
-  const c10::cuda::CUDAGuard guard(x.device());
-  return MixedLinearFn::apply(x, weight, bias.defined() ? bias : at::empty({0}, weight.options()),
-                              static_cast<int64_t>(autocast.dtype));
-}
-
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool in_fp32) {
   if (!usable(x) || x.dim() != 4 || x.size(3) % 2 != 0 || x.stride(3) != 1 || x.numel() == 0) return {};
   if (!usable(cos) || !usable(sin) || cos.dim() != 3 || !cos.sizes().equals(sin.sizes()) ||
@@ -453,7 +384,6 @@ at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double) { return {}; }
 at::Tensor silu_mul(const at::Tensor&, const at::Tensor&) { return {}; }
 at::Tensor silu_mul_linear(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
 at::Tensor rope(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) { return {}; }
-at::Tensor linear(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
 
 #endif
 

@@ -23,12 +23,6 @@ at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up);
 at::Tensor silu_mul_linear(const at::Tensor& gate, const at::Tensor& up, const at::Tensor& weight,
                            const at::Tensor& bias);
 
-// x W^T + b for a training forward under CUDA autocast with an fp32 weight (and bias) that needs a
-// gradient: autocast's values, with the weight's gradient (and an fp32 x's) written in fp32 by the
-// products (distill/util/mixed_gemm.h) instead of cast back from bf16. Not tied to the fused kernels'
-// switch: DISTILL_MIXED_GEMM=0 turns it off.
-at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
-
 // x (B, H, T, D) rotated by cos/sin (Bc, T, D), Bc 1 or B: x * cos + rotate_half(x) * sin.
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool in_fp32);
 

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "fused_ops.h"
+#include "linear_ops.h"
 
 namespace distill::models {
 namespace {

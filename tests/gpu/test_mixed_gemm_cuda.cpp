@@ -11,12 +11,13 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "distill/loss/kd_loss.h"
 #include "distill/util/autocast.h"
 #include "distill/util/mixed_gemm.h"
-#include "../../src/models/fused_ops.h"
+#include "../../src/models/linear_ops.h"
 #include "model_fixtures.h"
 
 namespace distill {
@@ -176,6 +177,71 @@ TEST(MixedGemmCuda, LinearLeavesOtherCasesToAten) {
   }
   EXPECT_FALSE(models::fused::linear(x.cpu(), w.cpu(), at::Tensor()).defined()) << "CPU tensors";
   EXPECT_TRUE(models::fused::linear(x, w, at::Tensor()).defined());
+}
+
+// The gated MLP's gate and up products as one node (linear_ops.h; on CUDA behind DISTILL_GATE_UP=1
+// until this test has passed): under autocast with fp32 weights, autocast's values to the bit and
+// fp32 gradients of the bf16 operands; without autocast in bf16, at::linear's values.
+TEST(MixedGemmCuda, GateUpGivesAutocastsValuesAndFp32Gradients) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  models::fused::set_gate_up_on_cuda(true);
+  const auto f32 = at::TensorOptions(at::kCUDA).dtype(at::kFloat);
+  const std::int64_t I = 320, C = 256;
+  at::manual_seed(14);
+  const at::Tensor x0 = at::randn({2, 37, C}, f32), w0 = at::randn({2 * I, C}, f32) * 0.05, b0 = at::randn({2 * I}, f32);
+  const at::Tensor ug = at::randn({2, 37, I}, f32).to(at::kBFloat16), uu = at::randn({2, 37, I}, f32).to(at::kBFloat16);
+  struct Run {
+    at::Tensor gate, up, gx, gw, gb;
+  };
+  const auto run = [&](bool one_node, bool autocast, at::ScalarType dtype) {
+    // Fresh leaves each run (to() of the same dtype would return x0 itself).
+    const at::Tensor x = x0.to(dtype).detach().clone().requires_grad_(true);
+    const at::Tensor w = w0.to(autocast ? at::kFloat : dtype).detach().clone().requires_grad_(true);
+    const at::Tensor b = b0.to(w.scalar_type()).detach().clone().requires_grad_(true);
+    Run r;
+    {
+      const AutocastScope scope(c10::DeviceType::CUDA, autocast, at::kBFloat16);
+      if (one_node) {
+        std::tie(r.gate, r.up) = models::fused::gate_up(x, w, b);
+        EXPECT_TRUE(r.gate.defined()) << "the one-node path must take this case";
+      } else {
+        r.gate = at::linear(x, w.narrow(0, 0, I), b.narrow(0, 0, I));
+        r.up = at::linear(x, w.narrow(0, I, I), b.narrow(0, I, I));
+      }
+    }
+    ((r.gate.to(at::kFloat) * ug.to(at::kFloat)).sum() + (r.up.to(at::kFloat) * uu.to(at::kFloat)).sum()).backward();
+    r.gx = x.grad();
+    r.gw = w.grad();
+    r.gb = b.grad();
+    return r;
+  };
+  // Under autocast, fp32 x and weights.
+  const Run one = run(true, true, at::kFloat), two = run(false, true, at::kFloat);
+  models::fused::set_gate_up_on_cuda(false);
+  ASSERT_TRUE(one.gate.defined());
+  EXPECT_TRUE(at::equal(one.gate, two.gate));
+  EXPECT_TRUE(at::equal(one.up, two.up));
+  ASSERT_EQ(one.gw.scalar_type(), at::kFloat);
+  ASSERT_EQ(one.gx.scalar_type(), at::kFloat);
+  const at::Tensor xr = x0.to(at::kBFloat16).to(at::kDouble).reshape({-1, C});
+  const at::Tensor wr = w0.to(at::kBFloat16).to(at::kDouble);
+  const at::Tensor gr = ug.to(at::kDouble).reshape({-1, I}), ur = uu.to(at::kDouble).reshape({-1, I});
+  const at::Tensor gw_ref = at::cat({at::mm(gr.t(), xr), at::mm(ur.t(), xr)});
+  const at::Tensor gx_ref = (at::mm(gr, wr.narrow(0, 0, I)) + at::mm(ur, wr.narrow(0, I, I))).view(x0.sizes());
+  EXPECT_LT(max_rel_error(one.gw, gw_ref), 1e-5);
+  EXPECT_LT(max_rel_error(one.gx, gx_ref), 1e-5);
+  EXPECT_LT(max_rel_error(one.gb, at::cat({gr.sum(0), ur.sum(0)})), 1e-5);
+  EXPECT_LT(max_rel_error(one.gw, two.gw), 1e-2);
+  EXPECT_LT(max_rel_error(one.gx, two.gx), 1e-2);
+  // bf16 throughout, no autocast.
+  models::fused::set_gate_up_on_cuda(true);
+  const Run one16 = run(true, false, at::kBFloat16), two16 = run(false, false, at::kBFloat16);
+  models::fused::set_gate_up_on_cuda(false);
+  EXPECT_TRUE(at::equal(one16.gate, two16.gate));
+  EXPECT_TRUE(at::equal(one16.up, two16.up));
+  EXPECT_LT(max_rel_error(one16.gw, two16.gw), 1e-2);
+  EXPECT_LT(max_rel_error(one16.gx, two16.gx), 1e-2);
+  EXPECT_LT(max_rel_error(one16.gb, two16.gb), 1e-2);
 }
 
 // The loss's head: its weight gradient is summed over chunks in fp32 by the product itself. The

@@ -2,8 +2,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <ATen/core/grad_mode.h>
+
 #include <cmath>
 #include <fstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +17,7 @@
 #include "distill/models/loader.h"
 #include "distill/models/registry.h"
 #include "distill/util/errors.h"
+#include "../../src/models/linear_ops.h"
 #include "model_fixtures.h"
 #include "test_support.h"
 
@@ -294,6 +298,74 @@ TEST(RandomInit, LargeHostTensorsAreDrawnInSeededIndependentChunks) {
   const at::Tensor eh = h->named_parameters()["embed.weight"];
   ASSERT_EQ(eh.scalar_type(), at::kBFloat16);
   EXPECT_TRUE(at::equal(eh, ea.to(at::kBFloat16)));
+}
+
+}  // namespace
+}  // namespace distill
+
+namespace distill {
+namespace {
+
+// The gated MLP's gate and up products as one autograd node (linear_ops.h) against at::linear on
+// the two row blocks of the [2I, C] weight, on the CPU in fp32 (the arithmetic is the same: values
+// and gradients to the bit), with and without a bias, with and without an input that needs a gradient.
+TEST(GateUp, OneNodeGivesAtLinearsValuesAndGradients) {
+  for (const bool with_bias : {true, false}) {
+    for (const bool x_grad : {true, false}) {
+      at::manual_seed(13);
+      const std::int64_t I = 24, C = 16;
+      const at::Tensor x0 = at::randn({3, 5, C}), w0 = at::randn({2 * I, C}), b0 = at::randn({2 * I});
+      const at::Tensor up_gate = at::randn({3, 5, I}), up_up = at::randn({3, 5, I});
+      struct Run {
+        at::Tensor gate, up, gx, gw, gb;
+      };
+      const auto run = [&](bool fused) {
+        const at::Tensor x = x0.clone().requires_grad_(x_grad), w = w0.clone().requires_grad_(true);
+        const at::Tensor b = with_bias ? b0.clone().requires_grad_(true) : at::Tensor();
+        Run r;
+        if (fused) {
+          std::tie(r.gate, r.up) = models::fused::gate_up(x, w, b);
+          EXPECT_TRUE(r.gate.defined() && r.up.defined()) << "the one-node path must take this case";
+          if (!r.gate.defined()) return r;
+          EXPECT_EQ(r.gate.grad_fn()->name(), r.up.grad_fn()->name());
+        } else {
+          r.gate = with_bias ? at::linear(x, w.narrow(0, 0, I), b.narrow(0, 0, I)) : at::linear(x, w.narrow(0, 0, I));
+          r.up = with_bias ? at::linear(x, w.narrow(0, I, I), b.narrow(0, I, I)) : at::linear(x, w.narrow(0, I, I));
+        }
+        ((r.gate * up_gate).sum() + (r.up * up_up).sum()).backward();
+        if (x_grad) r.gx = x.grad();
+        r.gw = w.grad();
+        if (with_bias) r.gb = b.grad();
+        return r;
+      };
+      const Run fused = run(true), plain = run(false);
+      ASSERT_TRUE(fused.gate.defined());
+      const std::string what = std::string(with_bias ? "bias" : "no bias") + (x_grad ? ", x grad" : "");
+      EXPECT_TRUE(fused.gate.is_contiguous() && fused.up.is_contiguous()) << what;
+      EXPECT_TRUE(at::equal(fused.gate, plain.gate)) << what;
+      EXPECT_TRUE(at::equal(fused.up, plain.up)) << what;
+      EXPECT_TRUE(at::allclose(fused.gw, plain.gw, 1e-6, 1e-6)) << what;
+      if (x_grad) {
+        EXPECT_TRUE(at::allclose(fused.gx, plain.gx, 1e-6, 1e-6)) << what;
+      }
+      if (with_bias) {
+        EXPECT_TRUE(at::allclose(fused.gb, plain.gb, 1e-6, 1e-6)) << what;
+      }
+    }
+  }
+}
+
+TEST(GateUp, LeavesOtherCasesToAtLinear) {
+  const at::Tensor x = at::randn({2, 8}), w = at::randn({12, 8}).requires_grad_(true);
+  EXPECT_TRUE(models::fused::gate_up(x, w, at::Tensor()).first.defined());
+  {
+    const at::AutoGradMode no_grad(false);
+    EXPECT_FALSE(models::fused::gate_up(x, w, at::Tensor()).first.defined()) << "no gradient wanted (a teacher)";
+  }
+  EXPECT_FALSE(models::fused::gate_up(x, w.detach(), at::Tensor()).first.defined()) << "nothing needs a gradient";
+  EXPECT_FALSE(models::fused::gate_up(x.to(at::kDouble), w, at::Tensor()).first.defined()) << "mixed dtypes";
+  EXPECT_FALSE(models::fused::gate_up(x, at::randn({11, 8}).requires_grad_(true), at::Tensor()).first.defined())
+      << "an odd row count";
 }
 
 }  // namespace
