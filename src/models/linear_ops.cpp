@@ -158,7 +158,10 @@ class GateUpFn : public torch::autograd::Function<GateUpFn> {
       gw = at::empty({2 * I, xc.size(1)}, xc.options().dtype(w_type));
       for (int block = 0; block < 2; ++block) {
         at::Tensor rows = gw.narrow(0, block * I, I);
-        if (w_type != at::kFloat || cd == at::kFloat || !mm_into_fp32(rows, g[block].t(), xc, 0.0f)) {
+        if (w_type == at::kFloat && cd != at::kFloat && mm_into_fp32(rows, g[block].t(), xc, 0.0f)) continue;
+        if (w_type == cd) {
+          at::mm_out(rows, g[block].t(), xc);  // the rows of a contiguous tensor: written in place
+        } else {
           rows.copy_(at::mm(g[block].t(), xc));
         }
       }
