@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# A/B of distill alone on issue #8's workloads (GPU machine): each variant is a set of environment
+# switches and/or train keys; runs one after the other in one call, 20 steps each (log_every 4),
+# and prints tokens/s of the windows after step 4 but the last (fast with overlap_teacher),
+# the peak and the last loss. For levers before they go into bench_train.sh.
+#
+#   scripts/bench/ab_train.sh "qwen7b_to_0.5b llama7b_to_opt125m" \
+#       'off|DISTILL_GATE_UP=0|{}' 'on|DISTILL_GATE_UP=1|{}' 'overlap||{"overlap_teacher": true}'
+#
+# A variant is LABEL|ENV (space-separated VAR=value, may be empty)|TRAIN-JSON. TRACE_DIR=dir also
+# keeps each run's trace (gzipped) when the variant sets "trace_steps".
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[[ $# -ge 2 ]] || { sed -n '2,10p' "$0"; exit 2; }
+BIN=${DISTILL_BIN:-build/distill}
+STEPS=${STEPS:-20}
+SCRATCH=${SCRATCH:-/dev/shm/distill-ab}
+mkdir -p "$SCRATCH"
+source scripts/bench/workloads.sh
+data=$SCRATCH/rows.jsonl
+[[ -f $data ]] || make_rows "$data" $((4 * STEPS))
+workloads=$1
+shift
+for name in $workloads; do
+  read -r teacher student tok <<<"$(workload "$name")"
+  for variant in "$@"; do
+    IFS='|' read -r label envs train <<<"$variant"
+    [[ -n $train ]] || train='{}'
+    python3 - "$teacher" "$student" "$tok" "$data" "$SCRATCH/run" "$train" "$STEPS" > "$SCRATCH/config.json" <<'PY'
+import json, sys
+t, s, tok, data, run, train, steps = sys.argv[1:]
+print(json.dumps({
+    "teacher": {"path": t, "dtype": "bf16", "tokenizer": tok, "init": "random"},
+    "student": {"path": s, "dtype": "fp32", "tokenizer": tok, "init": "random"},
+    "data": {"train": [data], "seq_len": 2048, "packing": False, "shuffle": False, "long_samples": "cut",
+             "valid_fraction": 0},
+    "loss": {"kind": "forward_kl", "temperature": 2.0, "alpha": 0.5},
+    "optim": {"lr": 1e-4, "grad_clip": 1.0}, "schedule": {"warmup_steps": 1},
+    "train": {"device": "cuda", "precision": "bf16", "micro_batch": 4, "grad_accum": 1, "max_steps": int(steps),
+              "log_every": 4, **json.loads(train)},
+    "checkpoint": {"dir": run, "every_steps": 0, "keep_last": 1}}))
+PY
+    rm -rf "$SCRATCH/run"
+    read -ra env_list <<<"$envs"
+    if ! env ${env_list[@]+"${env_list[@]}"} "$BIN" train --config "$SCRATCH/config.json" > "$SCRATCH/log" 2>&1; then
+      echo "AB $name $label: FAILED"
+      tail -5 "$SCRATCH/log"
+      continue
+    fi
+    python3 - "$SCRATCH/run/metrics.jsonl" "$name" "$label" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+w = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r and r["step"] > 4][:-1]
+peak = max(r.get("peak_mem_gib", 0) for r in rows)
+print(f"AB {sys.argv[2]} {sys.argv[3]}: {sum(w) / len(w):.0f} tok/s (windows {', '.join(f'{x:.0f}' for x in w)}), "
+      f"peak {peak:.2f} GiB, last loss {rows[-1]['loss']:.6f}", flush=True)
+PY
+    if [[ -n ${TRACE_DIR:-} && -f $SCRATCH/run/trace.json ]]; then
+      mkdir -p "$TRACE_DIR"
+      gzip -c "$SCRATCH/run/trace.json" > "$TRACE_DIR/trace_${name}_${label}.json.gz"
+    fi
+  done
+done
