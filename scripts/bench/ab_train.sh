@@ -26,20 +26,7 @@ for name in $workloads; do
   for variant in "$@"; do
     IFS='|' read -r label envs train <<<"$variant"
     [[ -n $train ]] || train='{}'
-    python3 - "$teacher" "$student" "$tok" "$data" "$SCRATCH/run" "$train" "$STEPS" > "$SCRATCH/config.json" <<'PY'
-import json, sys
-t, s, tok, data, run, train, steps = sys.argv[1:]
-print(json.dumps({
-    "teacher": {"path": t, "dtype": "bf16", "tokenizer": tok, "init": "random"},
-    "student": {"path": s, "dtype": "fp32", "tokenizer": tok, "init": "random"},
-    "data": {"train": [data], "seq_len": 2048, "packing": False, "shuffle": False, "long_samples": "cut",
-             "valid_fraction": 0},
-    "loss": {"kind": "forward_kl", "temperature": 2.0, "alpha": 0.5},
-    "optim": {"lr": 1e-4, "grad_clip": 1.0}, "schedule": {"warmup_steps": 1},
-    "train": {"device": "cuda", "precision": "bf16", "micro_batch": 4, "grad_accum": 1, "max_steps": int(steps),
-              "log_every": 4, **json.loads(train)},
-    "checkpoint": {"dir": run, "every_steps": 0, "keep_last": 1}}))
-PY
+    distill_config "$teacher" "$student" "$tok" "$data" "$SCRATCH/run" random 4 "$STEPS" 4 "$train" > "$SCRATCH/config.json"
     rm -rf "$SCRATCH/run"
     read -ra env_list <<<"$envs"
     if ! env ${env_list[@]+"${env_list[@]}"} "$BIN" train --config "$SCRATCH/config.json" > "$SCRATCH/log" 2>&1; then

@@ -30,20 +30,7 @@ for name in "${WORKLOADS[@]}"; do
       run=$SCRATCH/$name-$side-$mb
       mkdir -p "$run"
       if [[ $side == distill ]]; then
-        python3 - "$teacher" "$student" "$tok" "$data" "$run/run" "$mb" > "$run/config.json" <<'PY'
-import json, sys
-t, s, tok, data, run, mb = sys.argv[1:]
-print(json.dumps({
-    "teacher": {"path": t, "dtype": "bf16", "tokenizer": tok, "init": "random"},
-    "student": {"path": s, "dtype": "fp32", "tokenizer": tok, "init": "random"},
-    "data": {"train": [data], "seq_len": 2048, "packing": False, "shuffle": False, "long_samples": "cut",
-             "valid_fraction": 0},
-    "loss": {"kind": "forward_kl", "temperature": 2.0, "alpha": 0.5},
-    "optim": {"lr": 1e-4, "grad_clip": 1.0}, "schedule": {"warmup_steps": 1},
-    "train": {"device": "cuda", "precision": "bf16", "micro_batch": int(mb), "grad_accum": 1, "max_steps": 2,
-              "log_every": 1},
-    "checkpoint": {"dir": run, "every_steps": 0, "keep_last": 1}}))
-PY
+        distill_config "$teacher" "$student" "$tok" "$data" "$run/run" random "$mb" 2 1 > "$run/config.json"
         if "$BIN" train --config "$run/config.json" > "$run/log" 2>&1; then
           peak=$(python3 -c "import json,sys; print(max(json.loads(l).get('peak_mem_gib',0) for l in open(sys.argv[1]) if l.strip()))" "$run/run/metrics.jsonl")
           ok=1

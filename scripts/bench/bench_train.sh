@@ -29,21 +29,9 @@ make_rows "$data" "$((4 * STEPS))"
 
 # distill config: workload paths, init mode (random | pretrained), steps, run dir, profile flag.
 make_config() {  # teacher student tokenizer init steps run_dir profile log_every -> stdout
-  python3 - "$@" "$data" <<'PY'
-import json, os, sys
-t, s, tok, init, steps, run, profile, log_every, data = sys.argv[1:]
-print(json.dumps({
-    "teacher": {"path": t, "dtype": "bf16", "tokenizer": tok, "init": init},
-    "student": {"path": s, "dtype": "fp32", "tokenizer": tok, "init": init},
-    "data": {"train": [data], "seq_len": 2048, "packing": False, "shuffle": False, "long_samples": "cut",
-             "valid_fraction": 0},
-    "loss": {"kind": "forward_kl", "temperature": 2.0, "alpha": 0.5},
-    "optim": {"lr": 1e-4, "grad_clip": 1.0},
-    "schedule": {"warmup_steps": 1},
-    "train": {"device": "cuda", "precision": "bf16", "micro_batch": 4, "grad_accum": 1, "max_steps": int(steps),
-              "log_every": int(log_every), "profile": profile == "1", **json.loads(os.environ["TRAIN"])},
-    "checkpoint": {"dir": run, "every_steps": 0, "keep_last": 1}}, indent=1))
-PY
+  local train
+  train=$(python3 -c 'import json, os, sys; print(json.dumps({"profile": sys.argv[1] == "1", **json.loads(os.environ["TRAIN"])}))' "$7")
+  distill_config "$1" "$2" "$3" "$data" "$6" "$4" 4 "$5" "$8" "$train"
 }
 
 first=1
