@@ -92,14 +92,6 @@ bool usable(const at::Tensor& t) {
   return fused_kernels_enabled() && t.defined() && t.is_cuda() && elem_type(t.scalar_type(), &e);
 }
 
-bool needs_grad(std::initializer_list<at::Tensor> ts) {
-  if (!at::GradMode::is_enabled()) return false;
-  for (const at::Tensor& t : ts) {
-    if (t.defined() && t.requires_grad()) return true;
-  }
-  return false;
-}
-
 // x (..., dim) as (rows, dim) with one row stride, without a copy when its layout allows.
 at::Tensor as_rows(const at::Tensor& x) {
   const std::int64_t dim = x.size(-1), rows = dim == 0 ? 0 : x.numel() / dim;

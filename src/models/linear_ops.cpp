@@ -33,14 +33,6 @@ bool g_gate_up_on_cuda = [] {
   return env != nullptr && std::string(env) == "1";
 }();
 
-bool needs_grad(std::initializer_list<at::Tensor> ts) {
-  if (!at::GradMode::is_enabled()) return false;
-  for (const at::Tensor& t : ts) {
-    if (t.defined() && t.requires_grad()) return true;
-  }
-  return false;
-}
-
 // The dtype the products run in: autocast's on CUDA for an fp32 weight, else the tensors' own
 // (all one dtype). Nothing when neither holds (the caller keeps at::linear).
 std::optional<at::ScalarType> compute_dtype(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
@@ -174,6 +166,14 @@ class GateUpFn : public torch::autograd::Function<GateUpFn> {
 };
 
 }  // namespace
+
+bool needs_grad(std::initializer_list<at::Tensor> ts) {
+  if (!at::GradMode::is_enabled()) return false;
+  for (const at::Tensor& t : ts) {
+    if (t.defined() && t.requires_grad()) return true;
+  }
+  return false;
+}
 
 void set_gate_up_on_cuda(bool on) { g_gate_up_on_cuda = on; }
 

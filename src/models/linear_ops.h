@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <utility>
 
 namespace distill::models::fused {
@@ -28,6 +29,10 @@ std::pair<at::Tensor, at::Tensor> gate_up(const at::Tensor& x, const at::Tensor&
 // gy^T x, (C, N) x (N, I), as a `dtype` tensor: for an fp32 result from bf16/fp16 operands, written
 // in fp32 by the product (mixed_gemm.h) where it applies, else the product cast.
 at::Tensor weight_grad(const at::Tensor& gy, const at::Tensor& x, at::ScalarType dtype);
+
+// Whether autograd will want a gradient of any of these (grad mode on, one of them requires it):
+// when the fused ops' autograd Functions, rather than their forward-only paths, apply.
+bool needs_grad(std::initializer_list<at::Tensor> ts);
 
 // For tests: DISTILL_GATE_UP's switch.
 void set_gate_up_on_cuda(bool on);
