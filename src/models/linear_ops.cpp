@@ -30,7 +30,7 @@ using torch::autograd::variable_list;
 
 bool g_gate_up_on_cuda = [] {
   const char* env = std::getenv("DISTILL_GATE_UP");
-  return env != nullptr && std::string(env) == "1";
+  return env == nullptr || std::string(env) != "0";
 }();
 
 // The dtype the products run in: autocast's on CUDA for an fp32 weight, else the tensors' own
@@ -176,6 +176,7 @@ bool needs_grad(std::initializer_list<at::Tensor> ts) {
 }
 
 void set_gate_up_on_cuda(bool on) { g_gate_up_on_cuda = on; }
+bool gate_up_on_cuda() { return g_gate_up_on_cuda; }
 
 at::Tensor weight_grad(const at::Tensor& gy, const at::Tensor& x, at::ScalarType dtype) {
   if (dtype == at::kFloat && gy.scalar_type() != at::kFloat) {

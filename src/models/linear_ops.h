@@ -21,9 +21,9 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 // forward: (x Wg^T + bg, x Wu^T + bu), each contiguous. What at::linear on the two row blocks gives,
 // but backward writes the weight's (and bias's) gradient as one [2I, C] tensor and sums the input's
 // two gradients by the products, instead of a zero-filled [2I, C] tensor per block and their sum.
-// Applies without autocast when x, weight and bias share a dtype (the same arithmetic as at::linear;
-// on CUDA only with DISTILL_GATE_UP=1 until it has run on a GPU), and under CUDA autocast with fp32
-// weights as `linear` above (likewise DISTILL_GATE_UP=1).
+// Applies without autocast when x, weight and bias share a dtype (the same arithmetic as at::linear),
+// and under CUDA autocast with fp32 weights as `linear` above. DISTILL_GATE_UP=0 turns it off on
+// CUDA (the two at::linear calls on the row blocks then run).
 std::pair<at::Tensor, at::Tensor> gate_up(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 // gy^T x, (C, N) x (N, I), as a `dtype` tensor: for an fp32 result from bf16/fp16 operands, written
@@ -34,7 +34,8 @@ at::Tensor weight_grad(const at::Tensor& gy, const at::Tensor& x, at::ScalarType
 // when the fused ops' autograd Functions, rather than their forward-only paths, apply.
 bool needs_grad(std::initializer_list<at::Tensor> ts);
 
-// For tests: DISTILL_GATE_UP's switch.
+// For tests: DISTILL_GATE_UP's switch, and its value.
 void set_gate_up_on_cuda(bool on);
+bool gate_up_on_cuda();
 
 }  // namespace distill::models::fused

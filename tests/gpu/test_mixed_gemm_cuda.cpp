@@ -179,11 +179,12 @@ TEST(MixedGemmCuda, LinearLeavesOtherCasesToAten) {
   EXPECT_TRUE(models::fused::linear(x, w, at::Tensor()).defined());
 }
 
-// The gated MLP's gate and up products as one node (linear_ops.h; on CUDA behind DISTILL_GATE_UP=1
-// until this test has passed): under autocast with fp32 weights, autocast's values to the bit and
+// The gated MLP's gate and up products as one node (linear_ops.h; on CUDA by default,
+// DISTILL_GATE_UP=0 turns it off): under autocast with fp32 weights, autocast's values to the bit and
 // fp32 gradients of the bf16 operands; without autocast in bf16, at::linear's values.
 TEST(MixedGemmCuda, GateUpGivesAutocastsValuesAndFp32Gradients) {
   ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  const bool default_on = models::fused::gate_up_on_cuda();
   models::fused::set_gate_up_on_cuda(true);
   const auto f32 = at::TensorOptions(at::kCUDA).dtype(at::kFloat);
   const std::int64_t I = 320, C = 256;
@@ -217,7 +218,7 @@ TEST(MixedGemmCuda, GateUpGivesAutocastsValuesAndFp32Gradients) {
   };
   // Under autocast, fp32 x and weights.
   const Run one = run(true, true, at::kFloat), two = run(false, true, at::kFloat);
-  models::fused::set_gate_up_on_cuda(false);
+  models::fused::set_gate_up_on_cuda(default_on);
   ASSERT_TRUE(one.gate.defined());
   EXPECT_TRUE(at::equal(one.gate, two.gate));
   EXPECT_TRUE(at::equal(one.up, two.up));
@@ -236,7 +237,7 @@ TEST(MixedGemmCuda, GateUpGivesAutocastsValuesAndFp32Gradients) {
   // bf16 throughout, no autocast.
   models::fused::set_gate_up_on_cuda(true);
   const Run one16 = run(true, false, at::kBFloat16), two16 = run(false, false, at::kBFloat16);
-  models::fused::set_gate_up_on_cuda(false);
+  models::fused::set_gate_up_on_cuda(default_on);
   EXPECT_TRUE(at::equal(one16.gate, two16.gate));
   EXPECT_TRUE(at::equal(one16.up, two16.up));
   EXPECT_LT(max_rel_error(one16.gw, two16.gw), 1e-2);
