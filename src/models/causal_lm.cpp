@@ -17,6 +17,8 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "fused_ops.h"
@@ -145,6 +147,30 @@ at::Tensor DecoderLayerImpl::norm(const Norm& n, const at::Tensor& x) {
   at::Tensor y = n->forward(x);
   if (observer_) observer_->norm_output(layer_, y);
   return y;
+}
+
+namespace {
+
+// (x + d, n(x + d)): one fused kernel where it applies (an RMSNorm outside autograd on the GPU),
+// else ATen's add and the norm.
+std::pair<at::Tensor, at::Tensor> add_then_norm(const Norm& n, const at::Tensor& x, const at::Tensor& d) {
+  if (n->kind == NormKind::kRMSNorm) {
+    auto hy = fused::add_rms_norm(x, d, n->weight, n->eps);
+    if (hy.first.defined()) return hy;
+  }
+  at::Tensor h = x + d;
+  at::Tensor y = n->forward(h);
+  return {std::move(h), std::move(y)};
+}
+
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> DecoderLayerImpl::forward_deferred(const at::Tensor& x, const at::Tensor& xn,
+                                                                     const RopeTables* rope, AttentionMasks& masks,
+                                                                     KvLayer* cache, std::int64_t cache_len) {
+  auto [h, hn] = add_then_norm(mlp_norm_, x, attn_->forward(xn, rope, masks, cache, cache_len));
+  at::Tensor d = mlp_->forward(hn);
+  return {std::move(h), std::move(d)};
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks, KvLayer* cache,
@@ -307,12 +333,27 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
   }
 
   const bool recompute = !cache && grad_checkpointing_ && at::GradMode::is_enabled() && x.requires_grad();
+  // Outside autograd (the teacher, evaluation, generation) each pre-norm layer's last residual add
+  // is deferred into the next norm, so that the pair runs as one kernel where it can: the layer
+  // output is x + pending. The observer sees whole layers, so it keeps the plain loop.
+  const bool deferred = s.pre_norm && !observer_ && !at::GradMode::is_enabled();
+  at::Tensor pending;
   for (size_t i = 0; i < layers_->size(); ++i) {
     auto* layer = (*layers_)[i]->as<DecoderLayerImpl>();
     const at::Tensor input = x;
     if (streamer_) streamer_->before_layer(static_cast<std::int64_t>(i));
-    if (cache) {
-      x = layer->forward(x, rope_ptr, masks, &cache->layers[i], cache->length);
+    KvLayer* kv = cache ? &cache->layers[i] : nullptr;
+    const std::int64_t kv_len = cache ? cache->length : 0;
+    if (deferred) {
+      at::Tensor xn;
+      if (pending.defined()) {
+        std::tie(x, xn) = add_then_norm(layer->attn_norm(), x, pending);
+      } else {
+        xn = layer->attn_norm()->forward(x);
+      }
+      std::tie(x, pending) = layer->forward_deferred(x, xn, rope_ptr, masks, kv, kv_len);
+    } else if (cache) {
+      x = layer->forward(x, rope_ptr, masks, kv, kv_len);
     } else {
       x = recompute ? layer->forward_checkpointed(x, rope_ptr, masks) : layer->forward(x, rope_ptr, masks);
     }
@@ -320,7 +361,13 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
     if (observer_) observer_->layer_io(static_cast<std::int64_t>(i), input, x);
   }
   if (cache && !static_decode) cache->length += T;
-  if (final_norm_) x = final_norm_->forward(x);
+  if (pending.defined() && final_norm_) {
+    x = add_then_norm(final_norm_, x, pending).second;
+  } else if (pending.defined()) {
+    x = x + pending;
+  } else if (final_norm_) {
+    x = final_norm_->forward(x);
+  }
   if (project_out_) x = project_out_->forward(x);
   return x;
 }

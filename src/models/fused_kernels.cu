@@ -35,7 +35,9 @@ unsigned blocks_for(std::int64_t work, int threads, std::int64_t cap = 65535LL *
 constexpr int kNormThreads = 256;
 constexpr int kNormRows = kNormThreads / 32;
 
-template <typename T, int N>
+// kAdd: the row normalised is R(x + delta) (ATen's add: fp32 sum rounded to T), written to h and
+// read back from there (by the lane that wrote it) in the second pass.
+template <typename T, int N, bool kAdd>
 __global__ void __launch_bounds__(kNormThreads) rms_forward_kernel(RmsNormArgs a) {
   const int lane = threadIdx.x % 32;
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kNormRows + threadIdx.x / 32;
@@ -44,15 +46,25 @@ __global__ void __launch_bounds__(kNormThreads) rms_forward_kernel(RmsNormArgs a
   const T* w = static_cast<const T*>(a.w);
   T* y = static_cast<T*>(a.y) + row * a.dim;
   float ss = 0.f;
+#pragma unroll 4
   for (std::int64_t c = lane * N; c < a.dim; c += 32 * N) {
     float v[N];
     load_pack<T, N>(x + c, v);
+    if constexpr (kAdd) {
+      float d[N];
+      load_pack<T, N>(static_cast<const T*>(a.delta) + row * a.dim + c, d);
+#pragma unroll
+      for (int k = 0; k < N; ++k) v[k] = R<T>(v[k] + d[k]);
+      store_pack<T, N>(static_cast<T*>(a.h) + row * a.dim + c, v);
+    }
 #pragma unroll
     for (int k = 0; k < N; ++k) ss += v[k] * v[k];
   }
   ss = warp_sum(ss);
   const float r = rsqrtf(ss / static_cast<float>(a.dim) + a.eps);
   if (a.rstd != nullptr && lane == 0) a.rstd[row] = r;
+  if constexpr (kAdd) x = static_cast<const T*>(a.h) + row * a.dim;
+#pragma unroll 4
   for (std::int64_t c = lane * N; c < a.dim; c += 32 * N) {
     float v[N], g[N], o[N];
     load_pack<T, N>(x + c, v);
@@ -120,12 +132,18 @@ template <typename T>
 const char* rms_forward_typed(const RmsNormArgs& a, cudaStream_t stream) {
   constexpr int kPack = 16 / static_cast<int>(sizeof(T));
   const bool packed = a.dim % kPack == 0 && a.x_stride % kPack == 0 && aligned(a.x, 16) && aligned(a.w, 16) &&
-                      aligned(a.y, 16);
+                      aligned(a.y, 16) && aligned(a.delta, 16) && aligned(a.h, 16);
   const unsigned blocks = blocks_for(a.rows, kNormRows, 0x7fffffffLL);
-  if (packed) {
-    rms_forward_kernel<T, kPack><<<blocks, kNormThreads, 0, stream>>>(a);
+  if (a.delta != nullptr) {
+    if (packed) {
+      rms_forward_kernel<T, kPack, true><<<blocks, kNormThreads, 0, stream>>>(a);
+    } else {
+      rms_forward_kernel<T, 1, true><<<blocks, kNormThreads, 0, stream>>>(a);
+    }
+  } else if (packed) {
+    rms_forward_kernel<T, kPack, false><<<blocks, kNormThreads, 0, stream>>>(a);
   } else {
-    rms_forward_kernel<T, 1><<<blocks, kNormThreads, 0, stream>>>(a);
+    rms_forward_kernel<T, 1, false><<<blocks, kNormThreads, 0, stream>>>(a);
   }
   return last_error();
 }

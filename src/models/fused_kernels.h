@@ -14,6 +14,8 @@ namespace distill::models::kernels {
 enum class ElemType : int { kFloat32 = 0, kBFloat16 = 1, kFloat16 = 2 };
 
 // ---- RMSNorm: y = w * to_T(x * rsqrt(mean(x^2) + eps)), the mean and the product in fp32.
+// Forward with `delta` set: the residual add before it as well, h = to_T(x + delta) written to `h`
+// and normalised (one read of x and delta instead of the add's and then the norm's).
 struct RmsNormArgs {
   ElemType type = ElemType::kFloat32;  // of x, w, y (and gy, gx in backward)
   const void* x = nullptr;             // (rows, dim), row stride x_stride
@@ -26,6 +28,8 @@ struct RmsNormArgs {
   const void* gy = nullptr;  // backward: (rows, dim) contiguous
   void* gx = nullptr;        // backward: (rows, dim) contiguous
   float* gw_partial = nullptr;  // backward: (rms_norm_partial_rows(), dim) fp32; summed by the caller
+  const void* delta = nullptr;  // forward, optional: (rows, dim) contiguous, added to x
+  void* h = nullptr;            // forward with delta: (rows, dim) contiguous, x + delta
 };
 const char* rms_norm_forward(const RmsNormArgs& a, void* stream);
 const char* rms_norm_backward(const RmsNormArgs& a, void* stream);

@@ -58,6 +58,16 @@ bool fused_kernels_enabled() { return g_enabled; }
 
 namespace distill::models::fused {
 
+namespace {
+bool g_add_norm = [] {
+  const char* env = std::getenv("DISTILL_FUSED_ADD_NORM");
+  return env == nullptr || std::string(env) != "0";
+}();
+}  // namespace
+
+void set_add_rms_norm(bool on) { g_add_norm = on; }
+bool add_rms_norm_on() { return g_add_norm; }
+
 #if DISTILL_WITH_CUDA
 
 namespace {
@@ -323,6 +333,28 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return y.view(x.sizes());
 }
 
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Tensor& delta, const at::Tensor& weight,
+                                               double eps) {
+  if (!g_add_norm || !usable(x) || !delta.defined() || delta.scalar_type() != x.scalar_type() ||
+      delta.device() != x.device() || !delta.sizes().equals(x.sizes()) || !x.is_contiguous() ||
+      !delta.is_contiguous() || !weight.defined() || weight.scalar_type() != x.scalar_type() ||
+      weight.device() != x.device() || weight.dim() != 1 || x.dim() < 1 || weight.size(0) != x.size(-1) ||
+      x.numel() == 0 || needs_grad({x, delta, weight})) {
+    return {};
+  }
+  const c10::cuda::CUDAGuard guard(x.device());
+  const std::int64_t dim = x.size(-1);
+  at::Tensor h = at::empty(x.sizes(), x.options()), y = at::empty(x.sizes(), x.options());
+  const at::Tensor w = weight.contiguous();
+  k::RmsNormArgs a = rms_args(x.view({x.numel() / dim, dim}), w);
+  a.eps = static_cast<float>(eps);
+  a.y = y.data_ptr();
+  a.delta = delta.data_ptr();
+  a.h = h.data_ptr();
+  check(k::rms_norm_forward(a, stream_of(x)), "add + rms_norm");
+  return {h, y};
+}
+
 at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up) {
   if (!usable(gate) || !up.defined() || up.scalar_type() != gate.scalar_type() || up.device() != gate.device() ||
       !up.sizes().equals(gate.sizes()) || gate.numel() == 0) {
@@ -373,6 +405,9 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
 #else  // no CUDA: never applies
 
 at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double) { return {}; }
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
+  return {};
+}
 at::Tensor silu_mul(const at::Tensor&, const at::Tensor&) { return {}; }
 at::Tensor silu_mul_linear(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
 at::Tensor rope(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) { return {}; }

@@ -6,11 +6,23 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <utility>
+
 namespace distill::models::fused {
 
 // transformers' RMSNorm: weight * to_dtype(x * rsqrt(mean(x^2) + eps)); x (..., dim), weight (dim),
 // same dtype.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// h = x + delta and rms_norm(h, weight, eps) from one kernel, for a forward that autograd does not
+// record (the teacher's): (h, y) with ATen's values for the add and the norm, where the unfused
+// pair reads h twice. x and delta (..., dim) contiguous, one shape and dtype; weight (dim), same
+// dtype. DISTILL_FUSED_ADD_NORM=0 turns it off.
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Tensor& delta, const at::Tensor& weight,
+                                               double eps);
+// For tests and A/Bs: DISTILL_FUSED_ADD_NORM's switch, and its value.
+void set_add_rms_norm(bool on);
+bool add_rms_norm_on();
 
 // silu(gate) * up, same shape and dtype.
 at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up);

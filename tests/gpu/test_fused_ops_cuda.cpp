@@ -193,5 +193,46 @@ TEST(FusedOpsCuda, NoGradPathGivesTheSameValues) {
   EXPECT_LT(max_rel_error(with_grad, aten), 1e-2);
 }
 
+// The residual add fused into the RMSNorm after it (outside autograd, the teacher's layers): h is
+// ATen's add to the bit, y the fused RMSNorm of h to the bit (the same kernel, the same order), and
+// within rounding of the unfused ATen ops. It declines what it does not take.
+TEST(FusedOpsCuda, AddRmsNormGivesTheAddAndTheNormsValues) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  ASSERT_TRUE(models::fused::add_rms_norm_on()) << "on by default";
+  at::NoGradGuard no_grad;
+  for (const at::ScalarType t : kTypes) {
+    const auto o = at::TensorOptions(at::kCUDA).dtype(t);
+    at::manual_seed(3);
+    // Rows of 896 (packed loads) and of 1000 (the scalar path).
+    for (const std::vector<std::int64_t>& shape : {std::vector<std::int64_t>{3, 17, 896}, {5, 1000}}) {
+      const std::string what = std::string(c10::toString(t)) + " width " + std::to_string(shape.back());
+      const at::Tensor x = at::randn(shape, o) * 3, d = at::randn(shape, o), w = at::rand({shape.back()}, o) + 0.5;
+      const auto [h, y] = models::fused::add_rms_norm(x, d, w, 1e-6);
+      ASSERT_TRUE(h.defined() && y.defined()) << what;
+      const at::Tensor sum = x + d;
+      EXPECT_TRUE(at::equal(h, sum)) << what;
+      EXPECT_TRUE(at::equal(y, models::rms_norm(sum, w, 1e-6))) << what;
+      models::set_fused_kernels(false);
+      const at::Tensor aten = models::rms_norm(sum, w, 1e-6);
+      models::set_fused_kernels(true);
+      EXPECT_LT(max_rel_error(y, aten), tolerance(t)) << what;
+    }
+  }
+  const auto o = at::TensorOptions(at::kCUDA).dtype(at::kBFloat16);
+  const at::Tensor x = at::randn({4, 64}, o), d = at::randn({4, 64}, o), w = at::rand({64}, o);
+  EXPECT_FALSE(models::fused::add_rms_norm(x.t(), d.t().contiguous(), at::rand({4}, o), 1e-6).first.defined())
+      << "a strided x";
+  EXPECT_FALSE(models::fused::add_rms_norm(x, d.to(at::kFloat), w, 1e-6).first.defined()) << "mixed dtypes";
+  EXPECT_FALSE(models::fused::add_rms_norm(x.cpu(), d.cpu(), w.cpu(), 1e-6).first.defined()) << "CPU tensors";
+  {
+    at::AutoGradMode grad(true);
+    EXPECT_FALSE(models::fused::add_rms_norm(x.clone().requires_grad_(true), d, w, 1e-6).first.defined())
+        << "autograd wants a gradient";
+  }
+  models::fused::set_add_rms_norm(false);
+  EXPECT_FALSE(models::fused::add_rms_norm(x, d, w, 1e-6).first.defined()) << "switched off";
+  models::fused::set_add_rms_norm(true);
+}
+
 }  // namespace
 }  // namespace distill

@@ -4,6 +4,7 @@
 
 #include "distill/io/safetensors.h"
 #include "distill/models/loader.h"
+#include "../../src/models/fused_ops.h"
 #include "model_fixtures.h"
 
 namespace distill {
@@ -47,6 +48,22 @@ TEST_P(CudaGolden, Bf16LogitsMatchHuggingFace) {
   EXPECT_LT(max_rel_error(logits, expected), 3e-2) << name;
   const double mean_err = (logits - expected).abs().mean().item<double>() / expected.abs().max().item<double>();
   EXPECT_LT(mean_err, 3e-3) << name;
+}
+
+// Outside autograd the pre-norm layers defer their residual adds into the next RMSNorm, fused
+// (causal_lm.cpp, fused_ops.h): the logits equal those of the add and the norm run apart, to the bit.
+TEST_P(CudaGolden, FusedResidualNormKeepsTheLogits) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  const std::string name = GetParam();
+  auto golden = io::SafetensorsFile::open(golden_path(name));
+  models::CausalLM model = models::load_model(model_dir(name), {at::kBFloat16, at::kCUDA, false});
+  torch::NoGradGuard no_grad;
+  const at::Tensor ids = golden->tensor("input_ids").cuda();
+  const at::Tensor fused = model->forward(ids);
+  models::fused::set_add_rms_norm(false);
+  const at::Tensor apart = model->forward(ids);
+  models::fused::set_add_rms_norm(true);
+  EXPECT_TRUE(at::equal(fused, apart)) << name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, CudaGolden, ::testing::ValuesIn(testing::model_fixtures()),

@@ -5,6 +5,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "distill/models/layer_streaming.h"
@@ -97,6 +98,12 @@ class DecoderLayerImpl : public torch::nn::Module {
                      std::int64_t cache_len = 0);  // (B, T, C)
   // The same, recomputed in backward instead of keeping activations (gradients are identical).
   at::Tensor forward_checkpointed(const at::Tensor& x, const RopeTables* rope, const AttentionMasks& masks);
+  // A pre-norm layer with its last residual add left to the caller, who fuses it into the next
+  // norm: given x and xn = attn_norm(x), returns (h, d) with the layer's output h + d. The add in
+  // between goes into mlp_norm the same way (fused::add_rms_norm, where it applies).
+  std::pair<at::Tensor, at::Tensor> forward_deferred(const at::Tensor& x, const at::Tensor& xn, const RopeTables* rope,
+                                                     AttentionMasks& masks, KvLayer* cache, std::int64_t cache_len);
+  const Norm& attn_norm() const { return attn_norm_; }
   void set_observer(ActivationObserver* observer);
 
  private:
