@@ -337,8 +337,9 @@ __global__ void __launch_bounds__(kClusterThreads, 1) kd_rows_cluster_kernel(KdR
 #endif
 }
 
-// Off unless DISTILL_KD_ROWS_CLUSTER=1: this kernel has not yet run on a GPU (written in a session
-// without device time; its test is LossKernelCuda.OneReadClusterKernelAgreesWithTheTwoReadKernel).
+// Off unless DISTILL_KD_ROWS_CLUSTER=1: it agrees with the two-read kernel on the H200
+// (LossKernelCuda.OneReadClusterKernelAgreesWithTheTwoReadKernel) but measured no faster there
+// (docs/loss.md).
 bool g_cluster_enabled = [] {
   const char* env = std::getenv("DISTILL_KD_ROWS_CLUSTER");
   return env != nullptr && std::string(env) == "1";
