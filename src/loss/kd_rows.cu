@@ -24,6 +24,7 @@
 #include <string>
 
 #include "../util/cuda_elem.cuh"
+#include "../../include/distill/util/env_switch.h"
 #include "kd_rows.h"
 
 namespace distill::loss::kernels {
@@ -340,10 +341,7 @@ __global__ void __launch_bounds__(kClusterThreads, 1) kd_rows_cluster_kernel(KdR
 // Off unless DISTILL_KD_ROWS_CLUSTER=1: it agrees with the two-read kernel on the H200
 // (LossKernelCuda.OneReadClusterKernelAgreesWithTheTwoReadKernel) but measured no faster there
 // (docs/loss.md).
-bool g_cluster_enabled = [] {
-  const char* env = std::getenv("DISTILL_KD_ROWS_CLUSTER");
-  return env != nullptr && std::string(env) == "1";
-}();
+bool g_cluster_enabled = env_switch("DISTILL_KD_ROWS_CLUSTER", false);
 
 // The cluster kernel when the device has clusters (sm_90+) and one row's parts fit the shared
 // memory of at most 8 blocks; returns false (nothing launched) otherwise.

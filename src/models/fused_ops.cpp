@@ -20,6 +20,7 @@
 
 #include "distill/models/layers.h"
 #include "distill/util/autocast.h"
+#include "distill/util/env_switch.h"
 #include "distill/util/errors.h"
 #include "fused_kernels.h"
 #include "linear_ops.h"
@@ -34,10 +35,7 @@ namespace distill::models {
 namespace {
 
 #if DISTILL_WITH_CUDA
-bool g_enabled = [] {
-  const char* env = std::getenv("DISTILL_FUSED_KERNELS");
-  return env == nullptr || std::string(env) != "0";
-}();
+bool g_enabled = env_switch("DISTILL_FUSED_KERNELS", true);
 #else
 bool g_enabled = false;
 #endif
@@ -59,10 +57,7 @@ bool fused_kernels_enabled() { return g_enabled; }
 namespace distill::models::fused {
 
 namespace {
-bool g_add_norm = [] {
-  const char* env = std::getenv("DISTILL_FUSED_ADD_NORM");
-  return env == nullptr || std::string(env) != "0";
-}();
+bool g_add_norm = env_switch("DISTILL_FUSED_ADD_NORM", true);
 }  // namespace
 
 void set_add_rms_norm(bool on) { g_add_norm = on; }

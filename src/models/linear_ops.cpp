@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "distill/util/autocast.h"
+#include "distill/util/env_switch.h"
 #include "distill/util/mixed_gemm.h"
 
 #if DISTILL_WITH_CUDA
@@ -28,10 +29,7 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-bool g_gate_up_on_cuda = [] {
-  const char* env = std::getenv("DISTILL_GATE_UP");
-  return env == nullptr || std::string(env) != "0";
-}();
+bool g_gate_up_on_cuda = env_switch("DISTILL_GATE_UP", true);
 
 // The dtype the products run in: autocast's on CUDA for an fp32 weight, else the tensors' own
 // (all one dtype). Nothing when neither holds (the caller keeps at::linear).

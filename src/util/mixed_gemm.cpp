@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "distill/util/env_switch.h"
 #include "distill/util/errors.h"
 
 #if DISTILL_WITH_CUDA
@@ -20,10 +21,7 @@ namespace distill {
 namespace {
 
 #if DISTILL_WITH_CUDA
-bool g_enabled = [] {
-  const char* env = std::getenv("DISTILL_MIXED_GEMM");
-  return env == nullptr || std::string(env) != "0";
-}();
+bool g_enabled = env_switch("DISTILL_MIXED_GEMM", true);
 #else
 bool g_enabled = false;
 #endif
