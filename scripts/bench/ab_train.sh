@@ -7,7 +7,8 @@
 #   scripts/bench/ab_train.sh "qwen7b_to_0.5b llama7b_to_opt125m" \
 #       'off|DISTILL_GATE_UP=0|{}' 'on|DISTILL_GATE_UP=1|{}' 'overlap||{"overlap_teacher": true}'
 #
-# A variant is LABEL|ENV (space-separated VAR=value, may be empty)|TRAIN-JSON. TRACE_DIR=dir also
+# A variant is LABEL|ENV (space-separated VAR=value, may be empty)|TRAIN-JSON[|TEACHER-JSON], e.g.
+# 'stream10||{"overlap_teacher": true}|{"offload": "layers", "offload_layers": 10}'. TRACE_DIR=dir also
 # keeps each run's trace (gzipped) when the variant sets "trace_steps".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,9 +25,11 @@ shift
 for name in $workloads; do
   read -r teacher student tok <<<"$(workload "$name")"
   for variant in "$@"; do
-    IFS='|' read -r label envs train <<<"$variant"
+    IFS='|' read -r label envs train teacher_keys <<<"$variant"
     [[ -n $train ]] || train='{}'
-    distill_config "$teacher" "$student" "$tok" "$data" "$SCRATCH/run" random 4 "$STEPS" 4 "$train" > "$SCRATCH/config.json"
+    [[ -n $teacher_keys ]] || teacher_keys='{}'
+    distill_config "$teacher" "$student" "$tok" "$data" "$SCRATCH/run" random 4 "$STEPS" 4 "$train" "$teacher_keys" \
+      > "$SCRATCH/config.json"
     rm -rf "$SCRATCH/run"
     read -ra env_list <<<"$envs"
     if ! env ${env_list[@]+"${env_list[@]}"} "$BIN" train --config "$SCRATCH/config.json" > "$SCRATCH/log" 2>&1; then

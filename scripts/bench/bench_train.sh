@@ -7,7 +7,8 @@
 #   scripts/bench/bench_train.sh [WORKLOAD ...]     (default: all three)
 # Workloads: qwen7b_to_0.5b, qwen1.5b_to_0.5b, llama7b_to_opt125m. PARITY=1 also checks that the
 # first-step losses agree when both load the same weights (the first workload given; saved by the peer).
-# TRAIN='{"overlap_teacher": true}' adds keys to distill's train section; EAGER=0 skips the eager peer.
+# TRAIN='{"overlap_teacher": true}' adds keys to distill's train section, TEACHER='{"offload": "layers",
+# "offload_layers": 10}' to its teacher section; EAGER=0 skips the eager peer.
 # Writes $OUT_DIR/train_<workload>.json (default docs/benchmarks) and prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +18,7 @@ STEPS=${STEPS:-20}
 COMPILE=${COMPILE:-1}
 EAGER=${EAGER:-1}
 export TRAIN=${TRAIN:-"{}"}
+export TEACHER=${TEACHER:-"{}"}
 SCRATCH=${SCRATCH:-/dev/shm/distill-bench}
 mkdir -p "$OUT_DIR" "$SCRATCH"
 WORKLOADS=("$@")
@@ -31,7 +33,7 @@ make_rows "$data" "$((4 * STEPS))"
 make_config() {  # teacher student tokenizer init steps run_dir profile log_every -> stdout
   local train
   train=$(python3 -c 'import json, os, sys; print(json.dumps({"profile": sys.argv[1] == "1", **json.loads(os.environ["TRAIN"])}))' "$7")
-  distill_config "$1" "$2" "$3" "$data" "$6" "$4" 4 "$5" "$8" "$train"
+  distill_config "$1" "$2" "$3" "$data" "$6" "$4" 4 "$5" "$8" "$train" "$TEACHER"
 }
 
 first=1

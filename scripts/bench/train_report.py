@@ -53,6 +53,7 @@ def summarise(res, name, teacher, student):
     out = {"workload": name, "teacher": teacher, "student": student, "micro_batch": 4, "seq_len": SEQ,
            "distill": {"tokens_per_s": distill_tps, "peak_gib": peak, "mfu": distill_tps * flops / PEAK_FLOPS,
                        "train_keys_added": json.loads(os.environ.get("TRAIN") or "{}"),
+                       "teacher_keys_added": json.loads(os.environ.get("TEACHER") or "{}"),
                        "windows_tokens_per_s": windows,
                        "first_step": {k: rows[0][k] for k in ("loss", "kd_loss", "ce_loss")},
                        "step_split": profile},

@@ -343,6 +343,12 @@ void validate(const Config& c) {
                      "list validation files in data.valid, set data.valid_fraction, or set train.eval_every to 0");
   }
   validate_student_init(c);
+  if (c.teacher && c.teacher->offload_layers > 0 && c.teacher->offload != "layers") {
+    throw UsageError("teacher.offload_layers is " + std::to_string(c.teacher->offload_layers) +
+                         " but teacher.offload is \"" + c.teacher->offload + "\": nothing is streamed",
+                     "set teacher.offload to \"layers\" to stream that many decoder layers, or remove "
+                     "teacher.offload_layers");
+  }
   if (c.data.augment.shell && c.data.augment.command.size() != 1) {
     throw UsageError("data.augment.shell is true, so data.augment.command must be one string (a shell command line), "
                      "got " + std::to_string(c.data.augment.command.size()) + " strings",

@@ -110,6 +110,10 @@ std::vector<Key> make_keys() {
        "none: the whole teacher on the GPU; layers: its decoder layers stay in pinned host memory and are "
        "copied to the GPU one at a time during its forward, overlapped with compute (a 7B bf16 teacher then "
        "takes about 3 GB of GPU memory instead of 15; CUDA only; docs/training.md)"},
+      {OPTIONAL_KEY(teacher, offload_layers), at_least(0),
+       "with offload = layers: how many decoder layers stay in host memory, spread evenly through the stack "
+       "(the others stay on the GPU); a few cost two layers of GPU memory and, while the host link keeps up, no "
+       "time; 0: all"},
       {OPTIONAL_KEY(teacher, tokenizer), none(),
        "tokenizer file or folder when it is not in the model folder; empty: the model folder"},
       {OPTIONAL_KEY(teacher, init.from), one_of({"pretrained", "random"}),

@@ -283,9 +283,16 @@ TrainResult run_training(const config::Config& config, checkpoint::ResumeMode mo
       parts.teacher = models::load_model(config.teacher->path, teacher_options);
     }
     if (stream) {
-      models::stream_layers_from_host(*parts.teacher, device);
-      log::info("teacher.offload = layers: {} decoder layers in pinned host memory, streamed through {:.2f} GiB of "
-                "GPU slots", parts.teacher->num_layers(),
+      const std::int64_t layers = parts.teacher->num_layers();
+      const std::int64_t count = config.teacher->offload_layers;
+      if (count > layers) {
+        throw UsageError("teacher.offload_layers is " + std::to_string(count) + " but the teacher " +
+                             config.teacher->path + " has " + std::to_string(layers) + " decoder layers",
+                         "set teacher.offload_layers to at most " + std::to_string(layers) + " (0 streams all)");
+      }
+      models::stream_layers_from_host(*parts.teacher, device, count);
+      log::info("teacher.offload = layers: {} of {} decoder layers in pinned host memory, streamed through {:.2f} "
+                "GiB of GPU slots", count == 0 ? layers : count, layers,
                 static_cast<double>(parts.teacher->layer_streamer_bytes()) / (1 << 30));
     }
     log::info("teacher {} ({}), student {} ({}) on {}", config.teacher->path, parts.teacher->spec().architecture,

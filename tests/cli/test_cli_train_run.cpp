@@ -158,6 +158,9 @@ TEST(CliTrainRun, GpuMemoryKeysOnTheCpuExit2) {
   r = run_distill({"train", "--config", fx.config, "--set", "teacher.offload=disk"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("teacher.offload"), std::string::npos) << r.err;
+  r = run_distill({"train", "--config", fx.config, "--set", "teacher.offload_layers=4"});  // offload is none
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("teacher.offload_layers"), std::string::npos) << r.err;
   EXPECT_FALSE(files::exists(fx.tmp.file("run/checkpoints/latest")));  // nothing trained or saved
 }
 

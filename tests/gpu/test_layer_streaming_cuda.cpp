@@ -5,6 +5,8 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "distill/models/init.h"
 #include "distill/models/layer_streaming.h"
 #include "distill/models/loader.h"
@@ -54,6 +56,47 @@ TEST_P(LayerStreaming, StreamedForwardEqualsTheResidentModel) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LayerStreaming,
                          ::testing::Combine(::testing::Values("qwen2", "opt", "llama"), ::testing::Values(1, 2, 3, 5)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + std::to_string(std::get<1>(info.param));
+                         });
+
+// teacher.offload_layers: only `count` layers stream (spread through the stack), the others stay on
+// the GPU; the passes still compute what the resident model computes.
+class PartialLayerStreaming : public ::testing::TestWithParam<std::tuple<std::string, std::int64_t>> {};
+
+TEST_P(PartialLayerStreaming, PartlyStreamedForwardEqualsTheResidentModel) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  const auto& [family, count] = GetParam();
+  const std::int64_t layers = 7;
+  const auto cpu = at::TensorOptions().dtype(at::kBFloat16);
+  models::CausalLM streamed = random_model(family, layers, cpu);
+  models::init_random(*streamed, 9);
+  models::CausalLM resident = random_model(family, layers, cpu.device(at::kCUDA));
+  {
+    torch::NoGradGuard no_grad;
+    const auto src = streamed->named_parameters();
+    for (auto& p : resident->named_parameters()) p.value().copy_(src[p.key()]);
+  }
+  models::stream_layers_from_host(*streamed, at::Device(at::kCUDA), count);
+  torch::NoGradGuard no_grad;
+  for (int pass = 0; pass < 3; ++pass) {
+    const at::Tensor ids = at::randint(3, 500, {2, 33}, at::kLong).cuda();
+    const at::Tensor want = resident->forward(ids);
+    const at::Tensor got = streamed->forward(ids);
+    EXPECT_TRUE(at::equal(got, want)) << family << " count " << count << " pass " << pass
+                                      << " max diff " << (got - want).abs().max().item<double>();
+  }
+  const auto ids = models::streamed_layer_ids(layers, count);
+  for (std::int64_t i = 0; i < layers; ++i) {
+    const bool in_host = std::find(ids.begin(), ids.end(), i) != ids.end();
+    for (const auto& p : streamed->layer(i).parameters()) {
+      EXPECT_EQ(p.device().is_cpu(), in_host) << "layer " << i << " of " << layers << ", " << count << " streamed";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Counts, PartialLayerStreaming,
+                         ::testing::Combine(::testing::Values("qwen2", "llama"), ::testing::Values(1, 2, 3, 6)),
                          [](const auto& info) {
                            return std::get<0>(info.param) + "_" + std::to_string(std::get<1>(info.param));
                          });

@@ -353,6 +353,19 @@ TEST(ConfigValidate, PeriodicValidationNeedsValidationData) {
   EXPECT_NO_THROW(parse(with(R"({"train": {"eval_every": 50}, "data": {"valid": ["v.jsonl"]}})"), kSource));
 }
 
+// teacher.offload_layers counts streamed layers: it means nothing unless the teacher streams.
+TEST(ConfigValidate, OffloadLayersNeedsLayerOffload) {
+  const Failure f = failure(with(R"({"teacher": {"offload_layers": 8}})"));
+  EXPECT_EQ(f.message, "configs/x.json: teacher.offload_layers is 8 but teacher.offload is \"none\": nothing is "
+                       "streamed");
+  EXPECT_CONTAINS(f.hint, "set teacher.offload to \"layers\"");
+  EXPECT_CONTAINS(message(with(R"({"teacher": {"offload": "layers", "offload_layers": -1}})")),
+                  "teacher.offload_layers");
+  const Config c = parse(with(R"({"teacher": {"offload": "layers", "offload_layers": 8}})"), kSource);
+  EXPECT_EQ(c.teacher->offload_layers, 8);
+  EXPECT_EQ(parse(minimal(), kSource).teacher->offload_layers, 0);  // all layers, when offload is layers
+}
+
 TEST(ConfigValidate, CalledDirectlyNamesNoFile) {
   try {
     validate(Config());

@@ -42,6 +42,7 @@ struct ModelConfig {
   std::string tokenizer;            // tokenizer file or folder; empty = the model folder
   StudentInitConfig init;           // the teacher uses only init.from (pretrained | random)
   std::string offload = "none";     // teacher only: none | layers (stream layers from pinned host memory)
+  std::int64_t offload_layers = 0;  // teacher only, with offload = layers: how many layers stream; 0 = all
 };
 
 // The student keeps fp32 master weights unless told otherwise.
