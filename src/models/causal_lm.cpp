@@ -149,6 +149,22 @@ at::Tensor DecoderLayerImpl::norm(const Norm& n, const at::Tensor& x) {
   return y;
 }
 
+// attn_norm(x) for the q/k/v product: under CUDA autocast an fp32 RMSNorm writes autocast's type
+// itself (the values of the norm and the product's cast of it), and the product's gradient w.r.t.
+// it comes back in that type: one rounding of the whole sum over q, k and v, where transformers'
+// three products round each part and add them in fp32. Not for mlp_norm: its product's two row
+// blocks would add two rounded parts in bf16. The observer keeps the plain norm.
+at::Tensor DecoderLayerImpl::attn_norm_for_product(const at::Tensor& x) {
+  if (!observer_ && attn_norm_->kind == NormKind::kRMSNorm && x.is_cuda() && x.scalar_type() == at::kFloat) {
+    const AutocastState autocast = autocast_state(c10::DeviceType::CUDA);
+    if (autocast.enabled) {
+      at::Tensor y = fused::rms_norm_to(x, attn_norm_->weight, attn_norm_->eps, autocast.dtype);
+      if (y.defined()) return y;
+    }
+  }
+  return norm(attn_norm_, x);
+}
+
 namespace {
 
 // (x + d, n(x + d)): one fused kernel where it applies (an RMSNorm outside autograd on the GPU),
@@ -176,7 +192,7 @@ std::pair<at::Tensor, at::Tensor> DecoderLayerImpl::forward_deferred(const at::T
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RopeTables* rope, AttentionMasks& masks, KvLayer* cache,
                                      std::int64_t cache_len) {
   if (spec_->pre_norm) {
-    const at::Tensor h = x + attn_->forward(norm(attn_norm_, x), rope, masks, cache, cache_len);
+    const at::Tensor h = x + attn_->forward(attn_norm_for_product(x), rope, masks, cache, cache_len);
     return h + mlp_->forward(norm(mlp_norm_, h));
   }
   // OPT-350m style: normalise after each residual addition.

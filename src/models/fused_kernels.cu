@@ -36,15 +36,16 @@ constexpr int kNormThreads = 256;
 constexpr int kNormRows = kNormThreads / 32;
 
 // kAdd: the row normalised is R(x + delta) (ATen's add: fp32 sum rounded to T), written to h and
-// read back from there (by the lane that wrote it) in the second pass.
-template <typename T, int N, bool kAdd>
+// read back from there (by the lane that wrote it) in the second pass. Y: the output's type, T's
+// or (T fp32) the autocast type the next product casts to: the fp32 value rounded once, as a cast.
+template <typename T, typename Y, int N, bool kAdd>
 __global__ void __launch_bounds__(kNormThreads) rms_forward_kernel(RmsNormArgs a) {
   const int lane = threadIdx.x % 32;
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kNormRows + threadIdx.x / 32;
   if (row >= a.rows) return;
   const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
   const T* w = static_cast<const T*>(a.w);
-  T* y = static_cast<T*>(a.y) + row * a.dim;
+  Y* y = static_cast<Y*>(a.y) + row * a.dim;
   float ss = 0.f;
 #pragma unroll 4
   for (std::int64_t c = lane * N; c < a.dim; c += 32 * N) {
@@ -71,20 +72,20 @@ __global__ void __launch_bounds__(kNormThreads) rms_forward_kernel(RmsNormArgs a
     load_pack<T, N>(w + c, g);
 #pragma unroll
     for (int k = 0; k < N; ++k) o[k] = g[k] * R<T>(v[k] * r);  // weight * to_T(x * rstd)
-    store_pack<T, N>(y + c, o);
+    store_pack<Y, N>(y + c, o);
   }
 }
 
 // d/dx of w * R(x * r): with g = R(gy * w) (the gradient reaching the normalised row),
-// gx = r * g - r^3 * x * sum(g * x) / dim.
-template <typename T, int N>
+// gx = r * g - r^3 * x * sum(g * x) / dim. gy is of type Y (exact in fp32, as its cast back would be).
+template <typename T, typename Y, int N>
 __global__ void __launch_bounds__(kNormThreads) rms_backward_x_kernel(RmsNormArgs a) {
   const int lane = threadIdx.x % 32;
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kNormRows + threadIdx.x / 32;
   if (row >= a.rows) return;
   const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
   const T* w = static_cast<const T*>(a.w);
-  const T* gy = static_cast<const T*>(a.gy) + row * a.dim;
+  const Y* gy = static_cast<const Y*>(a.gy) + row * a.dim;
   T* gx = static_cast<T*>(a.gx) + row * a.dim;
   const float r = a.rstd[row];
   float dot = 0.f;
@@ -92,7 +93,7 @@ __global__ void __launch_bounds__(kNormThreads) rms_backward_x_kernel(RmsNormArg
     float v[N], wv[N], gv[N];
     load_pack<T, N>(x + c, v);
     load_pack<T, N>(w + c, wv);
-    load_pack<T, N>(gy + c, gv);
+    load_pack<Y, N>(gy + c, gv);
 #pragma unroll
     for (int k = 0; k < N; ++k) dot += R<T>(gv[k] * wv[k]) * v[k];
   }
@@ -102,7 +103,7 @@ __global__ void __launch_bounds__(kNormThreads) rms_backward_x_kernel(RmsNormArg
     float v[N], wv[N], gv[N], o[N];
     load_pack<T, N>(x + c, v);
     load_pack<T, N>(w + c, wv);
-    load_pack<T, N>(gy + c, gv);
+    load_pack<Y, N>(gy + c, gv);
 #pragma unroll
     for (int k = 0; k < N; ++k) o[k] = r * R<T>(gv[k] * wv[k]) - coef * v[k];
     store_pack<T, N>(gx + c, o);
@@ -113,14 +114,14 @@ __global__ void __launch_bounds__(kNormThreads) rms_backward_x_kernel(RmsNormArg
 // rows; each slice writes its own partial row (deterministic, summed by the caller).
 constexpr int kPartialRows = 64;
 
-template <typename T>
+template <typename T, typename Y>
 __global__ void __launch_bounds__(256) rms_backward_w_kernel(RmsNormArgs a) {
   const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= a.dim) return;
   const std::int64_t slices = gridDim.y, per = (a.rows + slices - 1) / slices;
   const std::int64_t begin = blockIdx.y * per, end = begin + per < a.rows ? begin + per : a.rows;
   const T* x = static_cast<const T*>(a.x);
-  const T* gy = static_cast<const T*>(a.gy);
+  const Y* gy = static_cast<const Y*>(a.gy);
   float acc = 0.f;
   for (std::int64_t row = begin; row < end; ++row) {
     acc += load(gy[row * a.dim + c]) * R<T>(load(x[row * a.x_stride + c]) * a.rstd[row]);
@@ -128,41 +129,65 @@ __global__ void __launch_bounds__(256) rms_backward_w_kernel(RmsNormArgs a) {
   a.gw_partial[blockIdx.y * a.dim + c] = acc;
 }
 
-template <typename T>
+template <typename T, typename Y>
 const char* rms_forward_typed(const RmsNormArgs& a, cudaStream_t stream) {
   constexpr int kPack = 16 / static_cast<int>(sizeof(T));
   const bool packed = a.dim % kPack == 0 && a.x_stride % kPack == 0 && aligned(a.x, 16) && aligned(a.w, 16) &&
-                      aligned(a.y, 16) && aligned(a.delta, 16) && aligned(a.h, 16);
+                      aligned(a.y, sizeof(Y) * kPack) && aligned(a.delta, 16) && aligned(a.h, 16);
   const unsigned blocks = blocks_for(a.rows, kNormRows, 0x7fffffffLL);
-  if (a.delta != nullptr) {
-    if (packed) {
-      rms_forward_kernel<T, kPack, true><<<blocks, kNormThreads, 0, stream>>>(a);
-    } else {
-      rms_forward_kernel<T, 1, true><<<blocks, kNormThreads, 0, stream>>>(a);
+  if constexpr (std::is_same_v<T, Y>) {
+    if (a.delta != nullptr) {
+      if (packed) {
+        rms_forward_kernel<T, Y, kPack, true><<<blocks, kNormThreads, 0, stream>>>(a);
+      } else {
+        rms_forward_kernel<T, Y, 1, true><<<blocks, kNormThreads, 0, stream>>>(a);
+      }
+      return last_error();
     }
-  } else if (packed) {
-    rms_forward_kernel<T, kPack, false><<<blocks, kNormThreads, 0, stream>>>(a);
+  } else if (a.delta != nullptr) {
+    return "rms_norm: the fused residual add writes the input's type";
+  }
+  if (packed) {
+    rms_forward_kernel<T, Y, kPack, false><<<blocks, kNormThreads, 0, stream>>>(a);
   } else {
-    rms_forward_kernel<T, 1, false><<<blocks, kNormThreads, 0, stream>>>(a);
+    rms_forward_kernel<T, Y, 1, false><<<blocks, kNormThreads, 0, stream>>>(a);
   }
   return last_error();
 }
 
-template <typename T>
+template <typename T, typename Y>
 const char* rms_backward_typed(const RmsNormArgs& a, cudaStream_t stream) {
   constexpr int kPack = 16 / static_cast<int>(sizeof(T));
   const bool packed = a.dim % kPack == 0 && a.x_stride % kPack == 0 && aligned(a.x, 16) && aligned(a.w, 16) &&
-                      aligned(a.gy, 16) && aligned(a.gx, 16);
+                      aligned(a.gy, sizeof(Y) * kPack) && aligned(a.gx, 16);
   const unsigned blocks = blocks_for(a.rows, kNormRows, 0x7fffffffLL);
   if (packed) {
-    rms_backward_x_kernel<T, kPack><<<blocks, kNormThreads, 0, stream>>>(a);
+    rms_backward_x_kernel<T, Y, kPack><<<blocks, kNormThreads, 0, stream>>>(a);
   } else {
-    rms_backward_x_kernel<T, 1><<<blocks, kNormThreads, 0, stream>>>(a);
+    rms_backward_x_kernel<T, Y, 1><<<blocks, kNormThreads, 0, stream>>>(a);
   }
   if (const char* err = last_error()) return err;
   const dim3 grid(blocks_for(a.dim, 256), static_cast<unsigned>(rms_norm_partial_rows(a.rows, a.dim)));
-  rms_backward_w_kernel<T><<<grid, 256, 0, stream>>>(a);
+  rms_backward_w_kernel<T, Y><<<grid, 256, 0, stream>>>(a);
   return last_error();
+}
+
+// The output types a norm of T may write: T's own, and for fp32 the two autocast types.
+template <typename T, bool kBackward>
+const char* rms_typed(const RmsNormArgs& a, cudaStream_t stream) {
+  if (a.out_type == a.type) {
+    return kBackward ? rms_backward_typed<T, T>(a, stream) : rms_forward_typed<T, T>(a, stream);
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (a.out_type == ElemType::kBFloat16) {
+      return kBackward ? rms_backward_typed<T, __nv_bfloat16>(a, stream)
+                       : rms_forward_typed<T, __nv_bfloat16>(a, stream);
+    }
+    if (a.out_type == ElemType::kFloat16) {
+      return kBackward ? rms_backward_typed<T, __half>(a, stream) : rms_forward_typed<T, __half>(a, stream);
+    }
+  }
+  return "rms_norm: a bf16/fp16 input writes its own type";
 }
 
 // ------------------------------------------------------------------------------- SiLU(gate) * up
@@ -336,11 +361,11 @@ const char* dispatch(ElemType type, const Args& a, cudaStream_t stream) {
 
 template <typename T>
 struct RmsForward {
-  static const char* run(const RmsNormArgs& a, cudaStream_t s) { return rms_forward_typed<T>(a, s); }
+  static const char* run(const RmsNormArgs& a, cudaStream_t s) { return rms_typed<T, false>(a, s); }
 };
 template <typename T>
 struct RmsBackward {
-  static const char* run(const RmsNormArgs& a, cudaStream_t s) { return rms_backward_typed<T>(a, s); }
+  static const char* run(const RmsNormArgs& a, cudaStream_t s) { return rms_typed<T, true>(a, s); }
 };
 template <typename T>
 struct SiluForward {

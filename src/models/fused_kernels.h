@@ -16,8 +16,11 @@ enum class ElemType : int { kFloat32 = 0, kBFloat16 = 1, kFloat16 = 2 };
 // ---- RMSNorm: y = w * to_T(x * rsqrt(mean(x^2) + eps)), the mean and the product in fp32.
 // Forward with `delta` set: the residual add before it as well, h = to_T(x + delta) written to `h`
 // and normalised (one read of x and delta instead of the add's and then the norm's).
+// With out_type bf16/fp16 (type fp32, no delta) y is written in out_type and gy read in it: the
+// fp32 norm followed by autocast's cast for the product after it, and that cast's backward, in one.
 struct RmsNormArgs {
-  ElemType type = ElemType::kFloat32;  // of x, w, y (and gy, gx in backward)
+  ElemType type = ElemType::kFloat32;      // of x, w, gx (and y, gy unless out_type differs)
+  ElemType out_type = ElemType::kFloat32;  // of y and gy: type, or bf16/fp16 when type is fp32
   const void* x = nullptr;             // (rows, dim), row stride x_stride
   std::int64_t x_stride = 0;
   const void* w = nullptr;  // (dim)

@@ -58,10 +58,13 @@ namespace distill::models::fused {
 
 namespace {
 bool g_add_norm = env_switch("DISTILL_FUSED_ADD_NORM", true);
+bool g_norm_to = env_switch("DISTILL_NORM_TO_AUTOCAST", true);
 }  // namespace
 
 void set_add_rms_norm(bool on) { g_add_norm = on; }
 bool add_rms_norm_on() { return g_add_norm; }
+void set_rms_norm_to(bool on) { g_norm_to = on; }
+bool rms_norm_to_on() { return g_norm_to; }
 
 #if DISTILL_WITH_CUDA
 
@@ -123,6 +126,7 @@ at::Tensor as_rows(const at::Tensor& x) {
 k::RmsNormArgs rms_args(const at::Tensor& rows, const at::Tensor& w) {
   k::RmsNormArgs a;
   a.type = elem_type(rows.scalar_type());
+  a.out_type = a.type;
   a.x = rows.data_ptr();
   a.x_stride = rows.stride(0);
   a.w = w.data_ptr();
@@ -131,24 +135,29 @@ k::RmsNormArgs rms_args(const at::Tensor& rows, const at::Tensor& w) {
   return a;
 }
 
+// y: rows' type, or (rows fp32) bf16/fp16.
 void rms_forward(const at::Tensor& rows, const at::Tensor& w, double eps, const at::Tensor& y, const at::Tensor& rstd) {
   k::RmsNormArgs a = rms_args(rows, w);
+  a.out_type = elem_type(y.scalar_type());
   a.eps = static_cast<float>(eps);
   a.y = y.data_ptr();
   a.rstd = rstd.defined() ? rstd.data_ptr<float>() : nullptr;
   check(k::rms_norm_forward(a, stream_of(rows)), "rms_norm");
 }
 
+// out: the output's dtype (x's, or bf16/fp16 for an fp32 x), whose gradient backward reads as it is.
 class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, double eps) {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, double eps,
+                            std::int64_t out) {
     const at::Tensor rows = as_rows(x);
     const at::Tensor wc = w.contiguous();
-    at::Tensor y = at::empty(rows.sizes(), rows.options());
+    at::Tensor y = at::empty(rows.sizes(), rows.options().dtype(static_cast<at::ScalarType>(out)));
     at::Tensor rstd = at::empty({rows.size(0)}, rows.options().dtype(at::kFloat));
     rms_forward(rows, wc, eps, y, rstd);
     ctx->save_for_backward({rows, wc, rstd});
     ctx->saved_data["sizes"] = x.sizes().vec();
+    ctx->saved_data["out"] = out;
     return y.view(x.sizes());
   }
 
@@ -157,17 +166,20 @@ class RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     const at::Tensor& rows = saved[0];
     const at::Tensor& w = saved[1];
     const at::Tensor& rstd = saved[2];
-    const at::Tensor gy = grad_out[0].to(rows.scalar_type()).contiguous().view(rows.sizes());
+    const auto out = static_cast<at::ScalarType>(ctx->saved_data["out"].toInt());
+    const at::Tensor gy = grad_out[0].to(out).contiguous().view(rows.sizes());
     at::Tensor gx = at::empty(rows.sizes(), rows.options());
     const std::int64_t parts = k::rms_norm_partial_rows(rows.size(0), rows.size(1));
     at::Tensor partial = at::empty({parts, rows.size(1)}, rows.options().dtype(at::kFloat));
     k::RmsNormArgs a = rms_args(rows, w);
+    a.out_type = elem_type(out);
     a.rstd = rstd.data_ptr<float>();
     a.gy = gy.data_ptr();
     a.gx = gx.data_ptr();
     a.gw_partial = partial.data_ptr<float>();
     check(k::rms_norm_backward(a, stream_of(rows)), "rms_norm backward");
-    return {gx.view(ctx->saved_data["sizes"].toIntVector()), partial.sum(0).to(w.scalar_type()), at::Tensor()};
+    return {gx.view(ctx->saved_data["sizes"].toIntVector()), partial.sum(0).to(w.scalar_type()), at::Tensor(),
+            at::Tensor()};
   }
 };
 
@@ -321,9 +333,23 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
     return {};
   }
   const c10::cuda::CUDAGuard guard(x.device());
-  if (needs_grad({x, weight})) return RmsNormFn::apply(x, weight, eps);
+  if (needs_grad({x, weight})) return RmsNormFn::apply(x, weight, eps, static_cast<std::int64_t>(x.scalar_type()));
   const at::Tensor rows = as_rows(x);
   at::Tensor y = at::empty(rows.sizes(), rows.options());
+  rms_forward(rows, weight.contiguous(), eps, y, at::Tensor());
+  return y.view(x.sizes());
+}
+
+at::Tensor rms_norm_to(const at::Tensor& x, const at::Tensor& weight, double eps, at::ScalarType out) {
+  if (!g_norm_to || !usable(x) || x.scalar_type() != at::kFloat || (out != at::kBFloat16 && out != at::kHalf) ||
+      !weight.defined() || weight.scalar_type() != at::kFloat || weight.device() != x.device() || weight.dim() != 1 ||
+      x.dim() < 1 || weight.size(0) != x.size(-1) || x.numel() == 0) {
+    return {};
+  }
+  const c10::cuda::CUDAGuard guard(x.device());
+  if (needs_grad({x, weight})) return RmsNormFn::apply(x, weight, eps, static_cast<std::int64_t>(out));
+  const at::Tensor rows = as_rows(x);
+  at::Tensor y = at::empty(rows.sizes(), rows.options().dtype(out));
   rms_forward(rows, weight.contiguous(), eps, y, at::Tensor());
   return y.view(x.sizes());
 }
@@ -400,6 +426,7 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
 #else  // no CUDA: never applies
 
 at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double) { return {}; }
+at::Tensor rms_norm_to(const at::Tensor&, const at::Tensor&, double, at::ScalarType) { return {}; }
 std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
   return {};
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/ScalarType.h>
 
 #include <utility>
 
@@ -13,6 +14,15 @@ namespace distill::models::fused {
 // transformers' RMSNorm: weight * to_dtype(x * rsqrt(mean(x^2) + eps)); x (..., dim), weight (dim),
 // same dtype.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// rms_norm of an fp32 x and weight written in `out` (bf16 or fp16): the values of rms_norm followed
+// by a cast to `out` (the cast autocast puts before the product the norm feeds), and in backward a
+// gradient of type `out` read as it is (the cast's backward) instead of the two extra passes.
+// DISTILL_NORM_TO_AUTOCAST=0 turns it off.
+at::Tensor rms_norm_to(const at::Tensor& x, const at::Tensor& weight, double eps, at::ScalarType out);
+// For tests and A/Bs: DISTILL_NORM_TO_AUTOCAST's switch, and its value.
+void set_rms_norm_to(bool on);
+bool rms_norm_to_on();
 
 // h = x + delta and rms_norm(h, weight, eps) from one kernel, for a forward that autograd does not
 // record (the teacher's): (h, y) with ATen's values for the add and the norm, where the unfused

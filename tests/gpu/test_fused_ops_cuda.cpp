@@ -234,5 +234,45 @@ TEST(FusedOpsCuda, AddRmsNormGivesTheAddAndTheNormsValues) {
   models::fused::set_add_rms_norm(true);
 }
 
+// An fp32 RMSNorm written in autocast's type (the student's attn_norm before its q/k/v product):
+// the fused fp32 norm and then a cast, to the bit; backward from a gradient of that type gives the
+// same input and weight gradients, to the bit, as the norm and the cast's backward. It declines
+// what it does not take.
+TEST(FusedOpsCuda, NormToAutocastIsTheNormThenTheCast) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  ASSERT_TRUE(models::fused::rms_norm_to_on()) << "on by default";
+  const auto f32 = at::TensorOptions(at::kCUDA).dtype(at::kFloat);
+  for (const at::ScalarType out : {at::kBFloat16, at::kHalf}) {
+    for (const std::vector<std::int64_t>& shape : {std::vector<std::int64_t>{3, 17, 896}, {5, 1000}}) {
+      const std::string what = std::string(c10::toString(out)) + " width " + std::to_string(shape.back());
+      at::manual_seed(4);
+      const at::Tensor x0 = at::randn(shape, f32) * 3, w0 = at::rand({shape.back()}, f32) + 0.5;
+      const at::Tensor gy = at::randn(shape, f32).to(out);
+      const at::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+      const at::Tensor y = models::fused::rms_norm_to(x, w, 1e-6, out);
+      ASSERT_TRUE(y.defined()) << what;
+      ASSERT_EQ(y.scalar_type(), out) << what;
+      y.backward(gy);
+      const at::Tensor xr = x0.clone().requires_grad_(true), wr = w0.clone().requires_grad_(true);
+      const at::Tensor ref = models::rms_norm(xr, wr, 1e-6).to(out);
+      ref.backward(gy);
+      EXPECT_TRUE(at::equal(y, ref)) << what;
+      EXPECT_TRUE(at::equal(x.grad(), xr.grad())) << what << " max diff " << (x.grad() - xr.grad()).abs().max().item<double>();
+      EXPECT_TRUE(at::equal(w.grad(), wr.grad())) << what << " max diff " << (w.grad() - wr.grad()).abs().max().item<double>();
+      at::NoGradGuard no_grad;
+      EXPECT_TRUE(at::equal(models::fused::rms_norm_to(x0, w0, 1e-6, out), ref)) << what << " without autograd";
+    }
+  }
+  at::NoGradGuard no_grad;
+  const at::Tensor x = at::randn({4, 64}, f32), w = at::rand({64}, f32);
+  EXPECT_FALSE(models::fused::rms_norm_to(x.to(at::kBFloat16), w.to(at::kBFloat16), 1e-6, at::kBFloat16).defined())
+      << "a bf16 input";
+  EXPECT_FALSE(models::fused::rms_norm_to(x, w, 1e-6, at::kFloat).defined()) << "fp32 out";
+  EXPECT_FALSE(models::fused::rms_norm_to(x.cpu(), w.cpu(), 1e-6, at::kBFloat16).defined()) << "CPU tensors";
+  models::fused::set_rms_norm_to(false);
+  EXPECT_FALSE(models::fused::rms_norm_to(x, w, 1e-6, at::kBFloat16).defined()) << "switched off";
+  models::fused::set_rms_norm_to(true);
+}
+
 }  // namespace
 }  // namespace distill

@@ -4,6 +4,7 @@
 
 #include "distill/io/safetensors.h"
 #include "distill/models/loader.h"
+#include "distill/util/autocast.h"
 #include "../../src/models/fused_ops.h"
 #include "model_fixtures.h"
 
@@ -64,6 +65,37 @@ TEST_P(CudaGolden, FusedResidualNormKeepsTheLogits) {
   const at::Tensor apart = model->forward(ids);
   models::fused::set_add_rms_norm(true);
   EXPECT_TRUE(at::equal(fused, apart)) << name;
+}
+
+// A training forward under bf16 autocast (fp32 weights, the student's case): with the attention's
+// RMSNorm writing bf16 itself (fused::rms_norm_to) the logits are those of the norm and autocast's
+// cast, to the bit; the weight gradients differ only by where the q/k/v product's input gradient is
+// rounded (bf16 instead of fp32), far below bf16's own precision of the products.
+TEST_P(CudaGolden, NormToAutocastKeepsTheLogits) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  const std::string name = GetParam();
+  auto golden = io::SafetensorsFile::open(golden_path(name));
+  models::CausalLM model = models::load_model(model_dir(name), {at::kFloat, at::kCUDA, true});
+  const at::Tensor ids = golden->tensor("input_ids").cuda();
+  std::vector<at::Tensor> logits, grads;
+  for (const bool on : {true, false}) {
+    models::fused::set_rms_norm_to(on);
+    model->zero_grad();
+    at::Tensor out;
+    {
+      AutocastScope autocast(c10::DeviceType::CUDA, true, at::kBFloat16);
+      out = model->forward(ids);
+    }
+    at::manual_seed(5);
+    out.backward(at::randn(out.sizes(), out.options()));
+    logits.push_back(out.detach());
+    std::vector<at::Tensor> g;
+    for (const auto& p : model->parameters()) g.push_back(p.grad().defined() ? p.grad().flatten() : at::zeros({0}, out.options().dtype(at::kFloat)));
+    grads.push_back(at::cat(g));
+  }
+  models::fused::set_rms_norm_to(true);
+  EXPECT_TRUE(at::equal(logits[0], logits[1])) << name;
+  EXPECT_LT(max_rel_error(grads[0], grads[1]), 1e-2) << name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, CudaGolden, ::testing::ValuesIn(testing::model_fixtures()),

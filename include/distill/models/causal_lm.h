@@ -108,6 +108,7 @@ class DecoderLayerImpl : public torch::nn::Module {
 
  private:
   at::Tensor norm(const Norm& n, const at::Tensor& x);  // n(x), shown to the observer
+  at::Tensor attn_norm_for_product(const at::Tensor& x);  // attn_norm(x), maybe in autocast's type
   const ModelSpec* spec_;
   std::int64_t layer_;
   ActivationObserver* observer_ = nullptr;
