@@ -81,17 +81,23 @@ void adamw_foreach(const AdamWBatch& b, const AdamWHyper& h) {
   at::_foreach_addcdiv_(b.params, b.exp_avgs, denoms, neg_step_sizes);
 }
 
-void adamw_fused(const AdamWBatch& b, const AdamWHyper& h) {
+void adamw_fused(const AdamWBatch& b, const AdamWHyper& h, const at::Tensor& grad_divisor) {
 #ifdef DISTILL_HAS_FUSED_ADAMW
   if (b.params.empty()) return;
   // The kernel reads each step count (float32 on the device) as t; torch increments it first.
   at::_foreach_add_(b.fused_steps, 1);
   const std::vector<at::Tensor> no_max_exp_avg_sqs;  // amsgrad off
-  at::_fused_adamw_(b.params, b.grads, b.exp_avgs, b.exp_avg_sqs, no_max_exp_avg_sqs, b.fused_steps, h.lr,
-                    h.beta1, h.beta2, h.weight_decay, h.eps, /*amsgrad=*/false, /*maximize=*/false);
+  if (grad_divisor.defined()) {
+    at::_fused_adamw_(b.params, b.grads, b.exp_avgs, b.exp_avg_sqs, no_max_exp_avg_sqs, b.fused_steps, h.lr,
+                      h.beta1, h.beta2, h.weight_decay, h.eps, /*amsgrad=*/false, /*maximize=*/false, grad_divisor);
+  } else {
+    at::_fused_adamw_(b.params, b.grads, b.exp_avgs, b.exp_avg_sqs, no_max_exp_avg_sqs, b.fused_steps, h.lr,
+                      h.beta1, h.beta2, h.weight_decay, h.eps, /*amsgrad=*/false, /*maximize=*/false);
+  }
 #else
   (void)b;
   (void)h;
+  (void)grad_divisor;
   throw std::logic_error("adamw_fused: this build has no at::_fused_adamw_ (needs LibTorch >= 2.1 with CUDA)");
 #endif
 }

@@ -26,7 +26,9 @@ struct AdamWBatch {
 // p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 void adamw_loop(const AdamWBatch& batch, const AdamWHyper& h);
 void adamw_foreach(const AdamWBatch& batch, const AdamWHyper& h);
-// Increments fused_steps, then one at::_fused_adamw_ call. Only where fused_adamw_built().
-void adamw_fused(const AdamWBatch& batch, const AdamWHyper& h);
+// Increments fused_steps, then one at::_fused_adamw_ call; grad_divisor (undefined, or a 0-dim fp32
+// tensor on the batch's device) divides every gradient first, inside the kernel, which writes the
+// divided gradient back. Only where fused_adamw_built().
+void adamw_fused(const AdamWBatch& batch, const AdamWHyper& h, const at::Tensor& grad_divisor = at::Tensor());
 
 }  // namespace distill::train::detail

@@ -50,9 +50,7 @@ at::Tensor clip_grad_norm_(at::TensorList params, double max_norm) {
   const std::vector<at::Tensor> grads = defined_grads(params);
   at::Tensor total = total_norm(grads);
   if (max_norm <= 0 || grads.empty()) return total;
-  // torch: clip_coef = max_norm / (total_norm + 1e-6), which Python evaluates as a reciprocal times
-  // max_norm; then clamp(max=1.0). 0-dim, on the norm's device.
-  const at::Tensor coef = at::clamp_max(total.add(1e-6).reciprocal().mul(max_norm), 1.0);
+  const at::Tensor coef = clip_coefficient(total, max_norm);
 #ifdef DISTILL_HAS_FOREACH_MUL_TENSOR
   bool one_device = true;
   for (const at::Tensor& g : grads) one_device = one_device && g.device() == coef.device();
@@ -66,6 +64,13 @@ at::Tensor clip_grad_norm_(at::TensorList params, double max_norm) {
     gm.mul_(coef.to(g.device()));
   }
   return total;
+}
+
+at::Tensor clip_coefficient(const at::Tensor& total, double max_norm) {
+  at::NoGradGuard no_grad;
+  // torch: clip_coef = max_norm / (total_norm + 1e-6), which Python evaluates as a reciprocal times
+  // max_norm; then clamp(max=1.0). 0-dim, on the norm's device.
+  return at::clamp_max(total.add(1e-6).reciprocal().mul(max_norm), 1.0);
 }
 
 }  // namespace distill::train

@@ -120,7 +120,7 @@ AdamWImpl AdamW::choose_impl() const {
   return AdamWImpl::kFused;
 }
 
-void AdamW::step(double lr) {
+void AdamW::step(double lr, const at::Tensor& grad_scale) {
   if (!std::isfinite(lr) || lr < 0) throw std::invalid_argument("AdamW::step: lr must be finite and >= 0");
   at::NoGradGuard no_grad;
   const AdamWImpl impl = choose_impl();
@@ -150,6 +150,7 @@ void AdamW::step(double lr) {
   }
 
   last_impl_ = impl == AdamWImpl::kFused ? AdamWImpl::kForeach : impl;
+  std::map<std::string, at::Tensor> divisors;  // per device: 1 / grad_scale in fp32, for the fused kernel
   for (const auto& [key, batch] : batches) {
     detail::AdamWHyper h;
     h.lr = lr;
@@ -158,9 +159,23 @@ void AdamW::step(double lr) {
     h.eps = options_.eps;
     h.weight_decay = std::get<1>(key) ? options_.weight_decay : 0.0;
     if (std::get<0>(key)) {
-      detail::adamw_fused(batch, h);
+      at::Tensor divisor;
+      if (grad_scale.defined()) {
+        at::Tensor& d = divisors[std::get<2>(key)];
+        if (!d.defined()) d = grad_scale.to(batch.params.front().device(), at::kFloat).reciprocal();
+        divisor = d;
+      }
+      detail::adamw_fused(batch, h, divisor);
       last_impl_ = AdamWImpl::kFused;
-    } else if (impl == AdamWImpl::kLoop) {
+      continue;
+    }
+    if (grad_scale.defined()) {
+      for (const at::Tensor& g : batch.grads) {
+        at::Tensor gm = g;
+        gm.mul_(grad_scale.to(g.device()));
+      }
+    }
+    if (impl == AdamWImpl::kLoop) {
       detail::adamw_loop(batch, h);
     } else {
       detail::adamw_foreach(batch, h);

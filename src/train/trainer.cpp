@@ -15,6 +15,7 @@
 #include "distill/loss/aligned_kd.h"
 #include "distill/models/loader.h"
 #include "distill/train/grad_clip.h"
+#include "distill/util/env_switch.h"
 #include "distill/train/progress.h"
 #include "distill/train/step_trace.h"
 #include "distill/util/autocast.h"
@@ -358,13 +359,23 @@ Trainer::StepStats Trainer::train_step(std::int64_t step, bool with_entropies) {
   }
   group_->all_reduce_mean(grads);
   s.lr = lr_at(schedule_, step);
-  s.grad_norm = clip_grad_norm_(tensors, config_.optim.grad_clip);
+  // The clip's coefficient goes to the optimizer, whose fused kernel applies it while it reads the
+  // gradients anyway (instead of a pass of its own over them). DISTILL_CLIP_IN_OPTIMIZER=0: the
+  // clip's own pass (for A/Bs).
+  static const bool clip_in_optimizer = env_switch("DISTILL_CLIP_IN_OPTIMIZER", true);
+  at::Tensor clip_scale;
+  if (clip_in_optimizer) {
+    s.grad_norm = grad_norm(tensors);
+    if (config_.optim.grad_clip > 0) clip_scale = clip_coefficient(s.grad_norm, config_.optim.grad_clip);
+  } else {
+    s.grad_norm = clip_grad_norm_(tensors, config_.optim.grad_clip);
+  }
   // The one host synchronisation of a step: was it finite?
   const at::Tensor flags = at::stack({at::isfinite(s.loss), at::isfinite(s.grad_norm.to(at::kFloat))}).cpu();
   const bool loss_ok = flags[0].item<bool>();
   const bool grads_ok = flags[1].item<bool>();
   if (loss_ok && grads_ok) {
-    optimizer_->step(s.lr);
+    optimizer_->step(s.lr, clip_scale);
     scaler_.update(false);
     consecutive_nonfinite_ = 0;
   } else if (loss_ok && scaler_.enabled()) {

@@ -149,6 +149,40 @@ TEST(AdamWCuda, FusedResumeIsBitExact) {
   }
 }
 
+// The clip's coefficient handed to the fused kernel (a division by its reciprocal inside the
+// kernel) against the clip's own multiply before the fused step: within an ulp per gradient, so the
+// parameters agree to fp32 rounding over 5 steps; the gradients are left scaled in both.
+TEST(AdamWCuda, FusedGradScaleMatchesTheClipThenTheStep) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  ASSERT_TRUE(fused_adamw_built()) << "this build has no at::_fused_adamw_ (LibTorch >= 2.1 with CUDA)";
+  const NamedTensors initial = make_params(at::kCPU);
+  const NamedTensors a = copy_to(initial, at::kCUDA), b = copy_to(initial, at::kCUDA);
+  AdamWOptions o;
+  o.weight_decay = 0.1;
+  AdamW scaled(a, o), clipped(b, o);
+  std::vector<at::Tensor> pa, pb;
+  for (const auto& e : a) pa.push_back(e.second);
+  for (const auto& e : b) pb.push_back(e.second);
+  for (int s = 0; s < 5; ++s) {
+    const std::vector<at::Tensor> grads = make_grads(a, s);
+    set_grads(a, grads);
+    set_grads(b, grads);
+    const at::Tensor coef = clip_coefficient(grad_norm(pa), 0.1);
+    ASSERT_LT(coef.item<double>(), 1.0) << "the gradients are clipped";
+    scaled.step(lr_of(s), coef);
+    clip_grad_norm_(pb, 0.1);
+    clipped.step(lr_of(s));
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      EXPECT_LT(rel_diff(a[i].second.grad(), b[i].second.grad()), 1e-6) << a[i].first << " step " << s;
+    }
+  }
+  EXPECT_EQ(scaled.impl(), AdamWImpl::kFused);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_LT(rel_diff(a[i].second, b[i].second), 1e-6) << a[i].first;
+    EXPECT_GT(rel_diff(a[i].second, initial[i].second.to(at::kCUDA)), 1e-4) << a[i].first;
+  }
+}
+
 TEST(GradClipCuda, MatchesTheCpu) {
   ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
   const NamedTensors cpu = make_params(at::kCPU);

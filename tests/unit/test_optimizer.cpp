@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "distill/config/config.h"
+#include "distill/train/grad_clip.h"
 #include "distill/train/optimizer.h"
 #include "distill/util/errors.h"
 #include "optimizer_test_helpers.h"
@@ -164,6 +165,35 @@ TEST(AdamW, ForeachAndLoopAreBitIdenticalOnCpu) {
   EXPECT_EQ(foreach_opt.impl(), AdamWImpl::kForeach);
   EXPECT_EQ(loop_opt.impl(), AdamWImpl::kLoop);
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
+}
+
+// step(lr, grad_scale) is clip_grad_norm_'s scaling and then step(lr): on the CPU paths the very
+// same multiply, so the parameters and the (scaled) gradients left behind are equal to the bit.
+TEST(AdamW, GradScaleIsTheClipsMultiplyBeforeTheStep) {
+  for (const AdamWImpl impl : {AdamWImpl::kLoop, AdamWImpl::kForeach}) {
+    const NamedTensors a = make_params(at::kFloat);
+    const NamedTensors b = clone_params(a);
+    AdamWOptions o;
+    o.impl = impl;
+    o.weight_decay = 0.1;
+    AdamW scaled(a, o), clipped(b, o);
+    std::vector<at::Tensor> pa, pb;
+    for (const auto& e : a) pa.push_back(e.second);
+    for (const auto& e : b) pb.push_back(e.second);
+    for (std::int64_t s = 0; s < 3; ++s) {
+      set_grads(a, s);
+      set_grads(b, s);
+      const at::Tensor coef = clip_coefficient(grad_norm(pa), 0.05);
+      ASSERT_LT(coef.item<double>(), 1.0) << "the gradients are clipped";
+      scaled.step(lr_of(s), coef);
+      clip_grad_norm_(pb, 0.05);
+      clipped.step(lr_of(s));
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        EXPECT_TRUE(at::equal(a[i].second.grad(), b[i].second.grad())) << a[i].first << " step " << s;
+      }
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
+  }
 }
 
 // As torch: a parameter without a gradient keeps its value, moments and step count; when it gets

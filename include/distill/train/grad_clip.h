@@ -17,4 +17,9 @@ at::Tensor grad_norm(at::TensorList params);
 // host sync; a non-finite total makes the gradients non-finite, as in torch.
 at::Tensor clip_grad_norm_(at::TensorList params, double max_norm);
 
+// The factor clip_grad_norm_ scales by, min(1, max_norm / (total + 1e-6)), as a 0-dim tensor on
+// total's device (total: grad_norm's result; max_norm > 0). For an optimizer that applies it
+// itself (AdamW::step's grad_scale) instead of a separate pass over the gradients.
+at::Tensor clip_coefficient(const at::Tensor& total, double max_norm);
+
 }  // namespace distill::train

@@ -66,7 +66,11 @@ class AdamW {
 
   // One update with learning rate `lr` (the schedule's value for this step). Parameters without a
   // gradient are skipped and keep their state, as in torch. No host synchronisation.
-  void step(double lr);
+  // grad_scale: undefined, or a 0-dim tensor on the parameters' device that every gradient is
+  // multiplied by first (the gradient clip's coefficient, clip_coefficient()); the gradients are
+  // left scaled, as after clip_grad_norm_. The fused path applies it inside its kernel, as a
+  // division by its reciprocal (within an ulp of the product), instead of a pass of its own.
+  void step(double lr, const at::Tensor& grad_scale = at::Tensor());
   // Gradients to undefined (torch's set_to_none=True).
   void zero_grad();
 
