@@ -25,31 +25,47 @@ models::CausalLM random_model(const std::string& family, std::int64_t layers, co
   return models::CausalLM(spec, options);
 }
 
+// A random bf16 model in host memory (to be streamed) and its copy on the GPU.
+struct Twins {
+  models::CausalLM host{nullptr}, resident{nullptr};
+};
+
+Twins twins(const std::string& family, std::int64_t layers, std::uint64_t seed) {
+  const auto cpu = at::TensorOptions().dtype(at::kBFloat16);
+  Twins t;
+  t.host = random_model(family, layers, cpu);
+  models::init_random(*t.host, seed);
+  t.resident = random_model(family, layers, cpu.device(at::kCUDA));
+  torch::NoGradGuard no_grad;
+  const auto src = t.host->named_parameters();
+  for (auto& p : t.resident->named_parameters()) p.value().copy_(src[p.key()]);
+  return t;
+}
+
+// Three passes (later ones start from the prefetch the previous one queued): the streamed model's
+// logits equal the resident one's.
+void expect_same_passes(models::CausalLM& streamed, models::CausalLM& resident, const std::string& what) {
+  torch::NoGradGuard no_grad;
+  for (int pass = 0; pass < 3; ++pass) {
+    const at::Tensor ids = at::randint(3, 500, {2, 33}, at::kLong).cuda();
+    const at::Tensor want = resident->forward(ids);
+    const at::Tensor got = streamed->forward(ids);
+    EXPECT_TRUE(at::equal(got, want)) << what << " pass " << pass << " max diff "
+                                      << (got - want).abs().max().item<double>();
+  }
+}
+
 class LayerStreaming : public ::testing::TestWithParam<std::tuple<std::string, std::int64_t>> {};
 
 TEST_P(LayerStreaming, StreamedForwardEqualsTheResidentModel) {
   ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
   const auto& [family, layers] = GetParam();
-  const auto cpu = at::TensorOptions().dtype(at::kBFloat16);
-  models::CausalLM streamed = random_model(family, layers, cpu);
-  models::init_random(*streamed, 7);
-  models::CausalLM resident = random_model(family, layers, cpu.device(at::kCUDA));
-  {
-    torch::NoGradGuard no_grad;
-    const auto src = streamed->named_parameters();
-    for (auto& p : resident->named_parameters()) p.value().copy_(src[p.key()]);
-  }
+  Twins t = twins(family, layers, 7);
+  models::CausalLM& streamed = t.host;
   models::stream_layers_from_host(*streamed, at::Device(at::kCUDA));
   EXPECT_TRUE(streamed->streams_layers());
   EXPECT_EQ(streamed->device(), at::Device(at::kCUDA));
-  torch::NoGradGuard no_grad;
-  for (int pass = 0; pass < 3; ++pass) {  // later passes start from the prefetch the previous one queued
-    const at::Tensor ids = at::randint(3, 500, {2, 33}, at::kLong).cuda();
-    const at::Tensor want = resident->forward(ids);
-    const at::Tensor got = streamed->forward(ids);
-    EXPECT_TRUE(at::equal(got, want)) << family << " layers " << layers << " pass " << pass
-                                      << " max diff " << (got - want).abs().max().item<double>();
-  }
+  expect_same_passes(streamed, t.resident, family + " layers " + std::to_string(layers));
   // The layers are back in host memory between passes (only the slots live on the GPU).
   for (const auto& p : streamed->layer(0).parameters()) EXPECT_TRUE(p.device().is_cpu());
 }
@@ -68,24 +84,10 @@ TEST_P(PartialLayerStreaming, PartlyStreamedForwardEqualsTheResidentModel) {
   ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
   const auto& [family, count] = GetParam();
   const std::int64_t layers = 7;
-  const auto cpu = at::TensorOptions().dtype(at::kBFloat16);
-  models::CausalLM streamed = random_model(family, layers, cpu);
-  models::init_random(*streamed, 9);
-  models::CausalLM resident = random_model(family, layers, cpu.device(at::kCUDA));
-  {
-    torch::NoGradGuard no_grad;
-    const auto src = streamed->named_parameters();
-    for (auto& p : resident->named_parameters()) p.value().copy_(src[p.key()]);
-  }
+  Twins t = twins(family, layers, 9);
+  models::CausalLM& streamed = t.host;
   models::stream_layers_from_host(*streamed, at::Device(at::kCUDA), count);
-  torch::NoGradGuard no_grad;
-  for (int pass = 0; pass < 3; ++pass) {
-    const at::Tensor ids = at::randint(3, 500, {2, 33}, at::kLong).cuda();
-    const at::Tensor want = resident->forward(ids);
-    const at::Tensor got = streamed->forward(ids);
-    EXPECT_TRUE(at::equal(got, want)) << family << " count " << count << " pass " << pass
-                                      << " max diff " << (got - want).abs().max().item<double>();
-  }
+  expect_same_passes(streamed, t.resident, family + " count " + std::to_string(count));
   const auto ids = models::streamed_layer_ids(layers, count);
   for (std::int64_t i = 0; i < layers; ++i) {
     const bool in_host = std::find(ids.begin(), ids.end(), i) != ids.end();
