@@ -42,7 +42,9 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 w = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r and r["step"] > 4][:-1]
 peak = max(r.get("peak_mem_gib", 0) for r in rows)
-print(f"AB {sys.argv[2]} {sys.argv[3]}: {sum(w) / len(w):.0f} tok/s (windows {', '.join(f'{x:.0f}' for x in w)}), "
+med = sorted(w)[len(w) // 2] if len(w) % 2 else sum(sorted(w)[len(w) // 2 - 1:len(w) // 2 + 1]) / 2
+print(f"AB {sys.argv[2]} {sys.argv[3]}: {sum(w) / len(w):.0f} tok/s (median {med:.0f}, spread "
+      f"{(max(w) - min(w)) / med:.1%}; windows {', '.join(f'{x:.0f}' for x in w)}), "
       f"peak {peak:.2f} GiB, last loss {rows[-1]['loss']:.6f}", flush=True)
 PY
     if [[ -n ${TRACE_DIR:-} && -f $SCRATCH/run/trace.json ]]; then
