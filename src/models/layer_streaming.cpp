@@ -1,6 +1,7 @@
 // Decoder layers (all or some) in pinned host memory, copied to two GPU slots in turn (see layer_streaming.h).
 #include "distill/models/layer_streaming.h"
 
+#include <algorithm>
 #include <array>
 #include <set>
 #include <stdexcept>
@@ -37,9 +38,10 @@ class CudaLayerStreamer : public LayerStreamer {
       }
       host_.push_back(std::move(host));
     }
-    for (auto& slot : slots_) {
+    // Two slots, one when a single layer streams (it then stays in its slot between passes).
+    for (size_t s = 0; s < std::min<size_t>(slots_.size(), params_.size()); ++s) {
       for (const at::Tensor& p : host_.front()) {
-        slot.push_back(at::empty(p.sizes(), p.options().device(device).pinned_memory(false)));
+        slots_[s].push_back(at::empty(p.sizes(), p.options().device(device).pinned_memory(false)));
         bytes_ += p.numel() * p.element_size();
       }
     }
@@ -71,7 +73,7 @@ class CudaLayerStreamer : public LayerStreamer {
     if (o + 1 == static_cast<std::int64_t>(params_.size())) prefetch(0);
   }
 
-  std::int64_t slot_bytes() const override { return bytes_; }  // both slots
+  std::int64_t slot_bytes() const override { return bytes_; }  // both slots (or the one)
 
  private:
   // Copies streamed layer o into its slot on the copy stream, after the slot's last reader finished.
