@@ -327,23 +327,13 @@ class RopeFn : public torch::autograd::Function<RopeFn> {
 
 }  // namespace
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+namespace {
+
+// The fused RMSNorm of x written in `out` (x's dtype, or bf16/fp16 for an fp32 x); undefined when
+// the kernel does not take x and weight.
+at::Tensor rms_norm_as(const at::Tensor& x, const at::Tensor& weight, double eps, at::ScalarType out) {
   if (!usable(x) || !weight.defined() || weight.scalar_type() != x.scalar_type() || weight.device() != x.device() ||
       weight.dim() != 1 || x.dim() < 1 || weight.size(0) != x.size(-1) || x.numel() == 0) {
-    return {};
-  }
-  const c10::cuda::CUDAGuard guard(x.device());
-  if (needs_grad({x, weight})) return RmsNormFn::apply(x, weight, eps, static_cast<std::int64_t>(x.scalar_type()));
-  const at::Tensor rows = as_rows(x);
-  at::Tensor y = at::empty(rows.sizes(), rows.options());
-  rms_forward(rows, weight.contiguous(), eps, y, at::Tensor());
-  return y.view(x.sizes());
-}
-
-at::Tensor rms_norm_to(const at::Tensor& x, const at::Tensor& weight, double eps, at::ScalarType out) {
-  if (!g_norm_to || !usable(x) || x.scalar_type() != at::kFloat || (out != at::kBFloat16 && out != at::kHalf) ||
-      !weight.defined() || weight.scalar_type() != at::kFloat || weight.device() != x.device() || weight.dim() != 1 ||
-      x.dim() < 1 || weight.size(0) != x.size(-1) || x.numel() == 0) {
     return {};
   }
   const c10::cuda::CUDAGuard guard(x.device());
@@ -352,6 +342,19 @@ at::Tensor rms_norm_to(const at::Tensor& x, const at::Tensor& weight, double eps
   at::Tensor y = at::empty(rows.sizes(), rows.options().dtype(out));
   rms_forward(rows, weight.contiguous(), eps, y, at::Tensor());
   return y.view(x.sizes());
+}
+
+}  // namespace
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  return x.defined() ? rms_norm_as(x, weight, eps, x.scalar_type()) : at::Tensor();
+}
+
+at::Tensor rms_norm_to(const at::Tensor& x, const at::Tensor& weight, double eps, at::ScalarType out) {
+  if (!g_norm_to || !x.defined() || x.scalar_type() != at::kFloat || (out != at::kBFloat16 && out != at::kHalf)) {
+    return {};
+  }
+  return rms_norm_as(x, weight, eps, out);
 }
 
 std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Tensor& delta, const at::Tensor& weight,
