@@ -163,12 +163,17 @@ TEST(TrainerCuda, StreamedTeacherGivesTheSameLosses) {
   expect_same_run(streamed, resident);
 }
 
+// 5 batches of 4 x (64 + 1) random tokens, the same for every run with the same seed.
+at::Tensor five_batches(std::uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  return at::randint(1000, {5, 4, 65}, gen, at::kLong);
+}
+
 // teacher.offload_layers: one layer streamed, the rest resident, with the teacher a micro-batch
 // ahead on its side stream (the benchmarks' configuration): the losses are the plain run's.
 TEST(TrainerCuda, PartlyStreamedOverlappedTeacherGivesThePlainRunsLosses) {
   testing::TempDir tmp;
-  auto gen = at::detail::createCPUGenerator(13);
-  const at::Tensor tokens = at::randint(1000, {5, 4, 65}, gen, at::kLong);
+  const at::Tensor tokens = five_batches(13);
   Json cfg = cuda_config(tmp.file("partly"), "bf16", 6);
   cfg["teacher"]["offload"] = "layers";
   cfg["teacher"]["offload_layers"] = 1;
@@ -183,8 +188,7 @@ TEST(TrainerCuda, PartlyStreamedOverlappedTeacherGivesThePlainRunsLosses) {
 // at high priority. Nothing is cut, and the losses are those of the plain run.
 TEST(TrainerCuda, OverlappedTeacherGivesThePlainRunsLosses) {
   testing::TempDir tmp;
-  auto gen = at::detail::createCPUGenerator(11);
-  const at::Tensor tokens = at::randint(1000, {5, 4, 65}, gen, at::kLong);  // 5 batches of 4 x (64 + 1)
+  const at::Tensor tokens = five_batches(11);
   Json cfg = cuda_config(tmp.file("overlapped"), "bf16", 6);
   cfg["train"]["overlap_teacher"] = true;
   std::vector<std::int64_t> piece_rows;
@@ -201,8 +205,7 @@ TEST(TrainerCuda, OverlappedTeacherGivesThePlainRunsLosses) {
 // side stream's work).
 TEST(TrainerCuda, OverlappedStreamedTeacherWithValidationGivesThePlainRunsLosses) {
   testing::TempDir tmp;
-  auto gen = at::detail::createCPUGenerator(12);
-  const at::Tensor tokens = at::randint(1000, {5, 4, 65}, gen, at::kLong);
+  const at::Tensor tokens = five_batches(12);
   Json cfg = cuda_config(tmp.file("overlapped"), "bf16", 6);
   cfg["teacher"]["offload"] = "layers";
   cfg["train"]["overlap_teacher"] = true;
