@@ -7,9 +7,9 @@
 #   scripts/bench/ab_train.sh "qwen7b_to_0.5b llama7b_to_opt125m" \
 #       'off|DISTILL_GATE_UP=0|{}' 'on|DISTILL_GATE_UP=1|{}' 'overlap||{"overlap_teacher": true}'
 #
-# A variant is LABEL|ENV (space-separated VAR=value, may be empty)|TRAIN-JSON[|TEACHER-JSON], e.g.
+# A variant is LABEL|ENV (space-separated VAR=value, may be empty)|TRAIN-JSON[|TEACHER-JSON[|LOSS-JSON]], e.g.
 # 'stream10||{"overlap_teacher": true}|{"offload": "layers", "offload_layers": 10}'. TRACE_DIR=dir also
-# keeps each run's trace (gzipped) when the variant sets "trace_steps".
+# keeps each run's trace (gzipped) when the variant sets "trace_steps"; LOG_DIR=dir keeps each run's log.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [[ $# -ge 2 ]] || { sed -n '2,10p' "$0"; exit 2; }
@@ -25,10 +25,11 @@ shift
 for name in $workloads; do
   read -r teacher student tok <<<"$(workload "$name")"
   for variant in "$@"; do
-    IFS='|' read -r label envs train teacher_keys <<<"$variant"
+    IFS='|' read -r label envs train teacher_keys loss_keys <<<"$variant"
     [[ -n $train ]] || train='{}'
     [[ -n $teacher_keys ]] || teacher_keys='{}'
-    distill_config "$teacher" "$student" "$tok" "$data" "$SCRATCH/run" random 4 "$STEPS" 4 "$train" "$teacher_keys" \
+    [[ -n $loss_keys ]] || loss_keys='{}'
+    distill_config "$teacher" "$student" "$tok" "$data" "$SCRATCH/run" random 4 "$STEPS" 4 "$train" "$teacher_keys" "$loss_keys" \
       > "$SCRATCH/config.json"
     rm -rf "$SCRATCH/run"
     read -ra env_list <<<"$envs"
@@ -47,6 +48,10 @@ print(f"AB {sys.argv[2]} {sys.argv[3]}: {sum(w) / len(w):.0f} tok/s (median {med
       f"{(max(w) - min(w)) / med:.1%}; windows {', '.join(f'{x:.0f}' for x in w)}), "
       f"peak {peak:.2f} GiB, last loss {rows[-1]['loss']:.6f}", flush=True)
 PY
+    if [[ -n ${LOG_DIR:-} ]]; then
+      mkdir -p "$LOG_DIR"
+      cp "$SCRATCH/log" "$LOG_DIR/log_${name}_${label}.txt"
+    fi
     if [[ -n ${TRACE_DIR:-} && -f $SCRATCH/run/trace.json ]]; then
       mkdir -p "$TRACE_DIR"
       gzip -c "$SCRATCH/run/trace.json" > "$TRACE_DIR/trace_${name}_${label}.json.gz"

@@ -23,22 +23,24 @@ with open(sys.argv[1], "w") as f:
 PY
 }
 
-# distill_config TEACHER STUDENT TOKENIZER DATA RUN_DIR INIT MICRO_BATCH STEPS LOG_EVERY [TRAIN_JSON [TEACHER_JSON]]:
+# distill_config TEACHER STUDENT TOKENIZER DATA RUN_DIR INIT MICRO_BATCH STEPS LOG_EVERY [TRAIN_JSON [TEACHER_JSON [LOSS_JSON]]]:
 # the benchmarks' distill config on stdout (bf16 teacher, fp32-master student under bf16 autocast,
 # forward KL at T 2 with alpha 0.5, T=2048, no accumulation); INIT random | pretrained; TRAIN_JSON
-# adds or replaces train keys, TEACHER_JSON teacher keys (e.g. {"offload": "layers", "offload_layers": 10}).
+# adds or replaces train keys, TEACHER_JSON teacher keys (e.g. {"offload": "layers", "offload_layers": 10}),
+# LOSS_JSON loss keys (e.g. {"chunk_tokens": 2048}).
 distill_config() {
   python3 - "$@" <<'PY'
 import json, sys
 t, s, tok, data, run, init, mb, steps, log_every = sys.argv[1:10]
 train = json.loads(sys.argv[10]) if len(sys.argv) > 10 and sys.argv[10] else {}
 teacher = json.loads(sys.argv[11]) if len(sys.argv) > 11 and sys.argv[11] else {}
+loss = json.loads(sys.argv[12]) if len(sys.argv) > 12 and sys.argv[12] else {}
 print(json.dumps({
     "teacher": {"path": t, "dtype": "bf16", "tokenizer": tok, "init": init, **teacher},
     "student": {"path": s, "dtype": "fp32", "tokenizer": tok, "init": init},
     "data": {"train": [data], "seq_len": 2048, "packing": False, "shuffle": False, "long_samples": "cut",
              "valid_fraction": 0},
-    "loss": {"kind": "forward_kl", "temperature": 2.0, "alpha": 0.5},
+    "loss": {"kind": "forward_kl", "temperature": 2.0, "alpha": 0.5, **loss},
     "optim": {"lr": 1e-4, "grad_clip": 1.0},
     "schedule": {"warmup_steps": 1},
     "train": {"device": "cuda", "precision": "bf16", "micro_batch": int(mb), "grad_accum": 1, "max_steps": int(steps),

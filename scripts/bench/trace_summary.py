@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Where the device's time goes in a `train.trace_steps` trace (trace.json, or .json.gz).
+
+Sums the GPU kernels' durations by kind (matrix products, attention, distill's own kernels, ATen
+elementwise and reductions, the optimizer, copies) and by kernel name, per traced step, and says how
+busy the device was (the union of the kernel intervals over the traced span).
+
+    python3 scripts/bench/trace_summary.py run/trace.json [--steps 2] [--top 40]
+"""
+import argparse
+import collections
+import gzip
+import json
+import re
+import sys
+
+KINDS = [  # first match wins
+    ("product", re.compile(r"nvjet|gemm|cutlass|sm90_xmma|cublas|splitKreduce", re.I)),
+    ("attention", re.compile(r"flash|fmha|cudnn|sdpa|attention", re.I)),
+    ("optimizer", re.compile(r"adam|multi_tensor", re.I)),
+    ("distill", re.compile(r"distill::")),
+    ("copy/cast", re.compile(r"copy|cast|Memcpy|Memset|fill", re.I)),
+    ("reduction", re.compile(r"reduce|norm_kernel|sum|max_", re.I)),
+    ("elementwise", re.compile(r"elementwise|vectorized|unrolled", re.I)),
+]
+
+
+def kind_of(name):
+    for kind, pattern in KINDS:
+        if pattern.search(name):
+            return kind
+    return "other"
+
+
+def short(name):
+    """The kernel's name without its argument list, and template arguments cut to 100 characters."""
+    name = name.removeprefix("void ").replace("(anonymous namespace)::", "")
+    name = re.sub(r"\(.*$", "", name)
+    return name if len(name) <= 140 else name[:140] + "..."
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("trace")
+    ap.add_argument("--steps", type=int, default=2, help="steps in the trace (train.trace_steps)")
+    ap.add_argument("--top", type=int, default=40)
+    args = ap.parse_args()
+    opener = gzip.open if args.trace.endswith(".gz") else open
+    with opener(args.trace, "rt") as f:
+        events = json.load(f)
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    kernels = [e for e in events if e.get("ph") == "X" and e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
+    if not kernels:
+        sys.exit(f"{args.trace}: no GPU kernels in the trace (was it a CUDA run?)")
+    per = args.steps
+    by_kind = collections.Counter()
+    by_name = collections.Counter()
+    count = collections.Counter()
+    for k in kernels:
+        d = float(k.get("dur", 0)) / 1000.0  # us -> ms
+        name = short(k.get("name", "?"))
+        by_kind[kind_of(k.get("name", ""))] += d
+        by_name[name] += d
+        count[name] += 1
+    spans = sorted((float(k["ts"]), float(k["ts"]) + float(k.get("dur", 0))) for k in kernels)
+    busy, end = 0.0, None
+    start = spans[0][0]
+    for a, b in spans:
+        if end is None or a > end:
+            busy += b - a
+            end = b
+        elif b > end:
+            busy += b - end
+            end = b
+    span = max(b for _, b in spans) - start
+    streams = collections.Counter(k.get("args", {}).get("stream", k.get("tid")) for k in kernels)
+    total = sum(by_kind.values())
+    print(f"{args.trace}: {len(kernels)} kernels over {span / 1000:.1f} ms ({per} steps), device busy "
+          f"{busy / span:.1%}, streams {dict(streams)}")
+    print(f"kernel time per step: {total / per:.1f} ms")
+    for kind, ms in by_kind.most_common():
+        print(f"  {kind:12s} {ms / per:8.2f} ms  {ms / total:6.1%}")
+    print(f"top {args.top} kernels (ms per step, launches per step):")
+    for name, ms in by_name.most_common(args.top):
+        print(f"  {ms / per:8.2f}  {count[name] / per:7.1f}  [{kind_of(name)}] {name}")
+
+
+if __name__ == "__main__":
+    main()
