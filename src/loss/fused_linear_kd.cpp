@@ -22,6 +22,7 @@
 #include "distill/util/errors.h"
 #include "distill/util/logging.h"
 #include "distill/util/mixed_gemm.h"
+#include "distill/util/tuned_gemm.h"
 #include "divergence.h"
 
 namespace distill::loss {
@@ -116,7 +117,8 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
   for (std::int64_t start = 0; start < n_rows; start += options.chunk_tokens) {
     const std::int64_t n = std::min(options.chunk_tokens, n_rows - start);
     const at::Tensor h = hs.narrow(0, start, n);                                  // (n, Es)
-    at::Tensor s = at::mm(h, ws.t());  // (n, Vs), compute dtype
+    at::Tensor s = tuned_linear(h, ws, {});  // (n, Vs), compute dtype
+    if (!s.defined()) s = at::mm(h, ws.t());
     at::Tensor t;                       // (n, Vt)
     detail::ChunkSums sums;
     if (in.teacher_rows.defined()) {
@@ -129,7 +131,11 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
                                         rows.ge(0), in.exact.narrow(0, start, n), in.shared_student, options,
                                         with_grad);
     } else {
-      if (with_teacher) t = at::mm(in.teacher_hidden.narrow(0, start, n), wt.t());
+      if (with_teacher) {
+        const at::Tensor th = in.teacher_hidden.narrow(0, start, n);  // (n, Et)
+        t = tuned_linear(th, wt, {});
+        if (!t.defined()) t = at::mm(th, wt.t());
+      }
       const at::Tensor labels = in.labels.narrow(0, start, n);
       if (detail::fused_chunk_applies(s, t, options)) {
         sums = detail::fused_chunk_loss(s, t, labels, options, with_grad);  // the logits' dtype throughout

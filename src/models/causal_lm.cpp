@@ -9,6 +9,7 @@
 #include "distill/models/causal_lm.h"
 
 #include "distill/util/autocast.h"
+#include "distill/util/tuned_gemm.h"
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
@@ -116,8 +117,14 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
   // gradient whole (linear_ops.h); else the two products through at::linear.
   auto [gate, up] = fused::gate_up(x, w, b);
   if (!gate.defined()) {
-    gate = b.defined() ? at::linear(x, w.narrow(0, 0, I), b.narrow(0, 0, I)) : at::linear(x, w.narrow(0, 0, I));
-    up = b.defined() ? at::linear(x, w.narrow(0, I, I), b.narrow(0, I, I)) : at::linear(x, w.narrow(0, I, I));
+    // Without autograd (the teacher) each block through the tuned products where they apply.
+    const auto block = [&](std::int64_t first) {
+      const at::Tensor wb = w.narrow(0, first, I), bb = b.defined() ? b.narrow(0, first, I) : at::Tensor();
+      if (at::Tensor y = tuned_linear(x, wb, bb); y.defined()) return y;
+      return bb.defined() ? at::linear(x, wb, bb) : at::linear(x, wb);
+    };
+    gate = block(0);
+    up = block(I);
   }
   if (spec_->activation == Activation::kSiLU && !observer_) {
     // Training: the (B, T, I) product is recomputed in backward instead of kept (fused_ops.h).
@@ -401,7 +408,11 @@ void CausalLMImpl::set_layer_streamer(std::shared_ptr<LayerStreamer> streamer, c
 
 const at::Tensor& CausalLMImpl::lm_head_weight() const { return lm_head_ ? lm_head_->weight : embed_->weight; }
 
-at::Tensor CausalLMImpl::logits(const at::Tensor& hidden) const { return at::linear(hidden, lm_head_weight()); }
+at::Tensor CausalLMImpl::logits(const at::Tensor& hidden) const {
+  const at::Tensor w = lm_head_weight();
+  if (at::Tensor y = tuned_linear(hidden, w, {}); y.defined()) return y;
+  return at::linear(hidden, w);
+}
 
 at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const ForwardOptions& options) {
   return logits(hidden_states(input_ids, options));

@@ -11,6 +11,7 @@
 
 #include "fused_ops.h"
 #include "linear_ops.h"
+#include "distill/util/tuned_gemm.h"
 
 namespace distill::models {
 namespace {
@@ -117,6 +118,7 @@ ProjImpl::ProjImpl(std::int64_t out, std::int64_t in, bool with_bias, const at::
 
 at::Tensor ProjImpl::forward(const at::Tensor& x) const {
   if (at::Tensor y = fused::linear(x, weight, bias); y.defined()) return y;
+  if (at::Tensor y = tuned_linear(x, weight, bias); y.defined()) return y;
   return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
 }
 

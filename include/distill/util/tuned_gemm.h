@@ -1,0 +1,37 @@
+// Large bf16/fp16 matrix products through cuBLASLt with, for each shape, the fastest of the
+// algorithms cuBLASLt's heuristic offers, timed on the first product of that shape in the process.
+// ATen takes the heuristic's first choice; for some of the teacher's products another one is faster
+// on the H200 (a Qwen2.5-7B layer's gate and up, 8192 x 18944 x 3584: 1.50 against 1.59 ms,
+// scripts/experiments/gemm_algos.cu). The choice is kept per (shape, layouts, dtypes, bias) for the
+// rest of the process; another process may choose another algorithm, whose result may differ in the
+// last bits (the accumulation order), never more. DISTILL_TUNED_GEMM=0 turns it off.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace distill {
+
+// x W^T + b without autograd: x (..., K), weight (N, K) with unit column stride, bias (N) or
+// undefined, all one dtype (bf16 or fp16) on one CUDA device, with neither grad mode on and a tensor
+// requiring a gradient, nor CUDA autocast to another dtype. Returns (..., N) in that dtype, or an
+// undefined tensor when it does not apply (any of the above, a product below the size threshold, a
+// build without CUDA, a stream being captured into a CUDA graph before the shape was tuned, or the
+// switch off); the caller then runs at::linear.
+at::Tensor tuned_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+
+// Whether the tuned products are on (a CUDA build, DISTILL_TUNED_GEMM not 0), and switches for tests:
+// on/off, and the smallest product (2 M N K floating-point operations) that is tuned; smaller ones
+// are left to ATen, whose choice is as good where timing could not tell the candidates apart.
+bool tuned_gemm_enabled();
+void set_tuned_gemm(bool on);
+void set_tuned_gemm_min_flops(double flops);
+
+// For tests: how many shapes have been tuned and how many products run in this process, and the
+// heuristic's index of the algorithm chosen for the last shape tuned (0: the heuristic's first).
+std::int64_t tuned_gemm_shapes();
+std::int64_t tuned_gemm_products();
+int tuned_gemm_last_choice();
+
+}  // namespace distill

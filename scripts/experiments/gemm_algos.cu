@@ -1,0 +1,138 @@
+// Experiment (issue #8): how fast could the teacher's products run with another cuBLASLt algorithm
+// than the one cuBLAS's heuristic picks? For each product shape of a Qwen2.5-7B teacher layer at
+// 8192 tokens (and its LM head per loss chunk), times cublasGemmEx (what ATen calls) and every
+// algorithm cublasLtMatmulAlgoGetHeuristic offers, on random bf16 data, and prints TFLOP/s.
+//
+//   nvcc -std=c++17 -O2 -arch=sm_90 scripts/experiments/gemm_algos.cu -lcublasLt -lcublas -o /tmp/gemm_algos
+//   /tmp/gemm_algos [reps]
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#define CK(x)                                                                          \
+  do {                                                                                 \
+    auto e_ = (x);                                                                     \
+    if (e_ != 0) {                                                                     \
+      std::fprintf(stderr, "%s:%d: %s failed (%d)\n", __FILE__, __LINE__, #x, (int)e_); \
+      std::exit(1);                                                                    \
+    }                                                                                  \
+  } while (0)
+
+__global__ void fill(__nv_bfloat16* p, size_t n, unsigned seed) {
+  for (size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    unsigned x = (unsigned)i * 2654435761u ^ seed;
+    x ^= x >> 13;
+    x *= 0x5bd1e995u;
+    x ^= x >> 15;
+    p[i] = __float2bfloat16(((x & 0xffff) / 65536.0f - 0.5f) * 0.1f);
+  }
+}
+
+struct Shape {
+  const char* name;
+  int m, n, k;  // row-major y[m, n] = x[m, k] . w[n, k]^T
+};
+
+int main(int argc, char** argv) {
+  const int reps = argc > 1 ? std::atoi(argv[1]) : 20;
+  const Shape shapes[] = {
+      {"qkv 8192x4608x3584", 8192, 4608, 3584},     {"o 8192x3584x3584", 8192, 3584, 3584},
+      {"gate 8192x18944x3584", 8192, 18944, 3584},  {"gate_up 8192x37888x3584", 8192, 37888, 3584},
+      {"down 8192x3584x18944", 8192, 3584, 18944},  {"head 1024x152064x3584", 1024, 152064, 3584},
+      {"head 2048x152064x3584", 2048, 152064, 3584}, {"head 4096x152064x3584", 4096, 152064, 3584},
+  };
+  size_t max_a = 0, max_b = 0, max_c = 0;
+  for (const Shape& s : shapes) {
+    max_a = std::max(max_a, (size_t)s.m * s.k);
+    max_b = std::max(max_b, (size_t)s.n * s.k);
+    max_c = std::max(max_c, (size_t)s.m * s.n);
+  }
+  __nv_bfloat16 *x, *w, *y;
+  CK(cudaMalloc(&x, max_a * 2));
+  CK(cudaMalloc(&w, max_b * 2));
+  CK(cudaMalloc(&y, max_c * 2));
+  fill<<<1024, 256>>>(x, max_a, 1);
+  fill<<<1024, 256>>>(w, max_b, 2);
+  const size_t ws_size = 64u << 20;
+  void* ws;
+  CK(cudaMalloc(&ws, ws_size));
+  cublasHandle_t h;
+  CK(cublasCreate(&h));
+  cublasLtHandle_t lt;
+  CK(cublasLtCreate(&lt));
+  cudaStream_t stream;
+  CK(cudaStreamCreate(&stream));
+  CK(cublasSetStream(h, stream));
+  CK(cublasSetWorkspace(h, ws, ws_size));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  const float alpha = 1.f, beta = 0.f;
+
+  auto time_it = [&](auto&& launch) {
+    for (int i = 0; i < 3; ++i) launch();
+    CK(cudaEventRecord(e0, stream));
+    for (int i = 0; i < reps; ++i) launch();
+    CK(cudaEventRecord(e1, stream));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    return ms / reps;
+  };
+
+  for (const Shape& s : shapes) {
+    const double flop = 2.0 * s.m * s.n * s.k;
+    // Column-major: C (n x m) = W^T-as-stored (op T on the k x n buffer) times X (k x m).
+    const float base = time_it([&] {
+      CK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, s.n, s.m, s.k, &alpha, w, CUDA_R_16BF, s.k, x, CUDA_R_16BF, s.k,
+                      &beta, y, CUDA_R_16BF, s.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    });
+    std::printf("%-26s cublasGemmEx      %8.3f ms %6.1f TFLOP/s\n", s.name, base, flop / base / 1e9);
+
+    cublasLtMatmulDesc_t op;
+    CK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    CK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    CK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    cublasLtMatrixLayout_t la, lb, lc;
+    CK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, s.k, s.n, s.k));
+    CK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, s.k, s.m, s.k));
+    CK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, s.n, s.m, s.n));
+    cublasLtMatmulPreference_t pref;
+    CK(cublasLtMatmulPreferenceCreate(&pref));
+    CK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_size, sizeof(ws_size)));
+    cublasLtMatmulHeuristicResult_t res[32];
+    int found = 0;
+    CK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 32, res, &found));
+    float best = 1e9;
+    int best_i = -1;
+    for (int i = 0; i < found; ++i) {
+      if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
+      const float ms = time_it([&] {
+        CK(cublasLtMatmul(lt, op, &alpha, w, la, x, lb, &beta, y, lc, y, lc, &res[i].algo, ws, ws_size, stream));
+      });
+      std::printf("%-26s lt heuristic #%-2d %8.3f ms %6.1f TFLOP/s (workspace %zu)\n", s.name, i, ms,
+                  flop / ms / 1e9, res[i].workspaceSize);
+      if (ms < best) best = ms, best_i = i;
+    }
+    // The default again, after the candidates: the clock drifts with the power draw.
+    const float base2 = time_it([&] {
+      CK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, s.n, s.m, s.k, &alpha, w, CUDA_R_16BF, s.k, x, CUDA_R_16BF, s.k,
+                      &beta, y, CUDA_R_16BF, s.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    });
+    std::printf("%-26s SUMMARY default %.3f/%.3f ms, best lt #%d %.3f ms: %.1f%% faster\n", s.name, base, base2, best_i,
+                best, (std::min(base, base2) / best - 1) * 100);
+    cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatrixLayoutDestroy(la);
+    cublasLtMatrixLayoutDestroy(lb);
+    cublasLtMatrixLayoutDestroy(lc);
+    cublasLtMatmulDescDestroy(op);
+  }
+  return 0;
+}
