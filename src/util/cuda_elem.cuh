@@ -50,6 +50,13 @@ __device__ __forceinline__ void load_pack(const T* p, float (&out)[N]) {
   for (int k = 0; k < N; ++k) out[k] = load(v.v[k]);
 }
 
+// A pack already loaded (say, a loop's next one, loaded before this one's arithmetic) as fp32.
+template <typename T, int N>
+__device__ __forceinline__ void unpack(const Pack<T, N>& v, float (&out)[N]) {
+#pragma unroll
+  for (int k = 0; k < N; ++k) out[k] = load(v.v[k]);
+}
+
 template <typename T, int N>
 __device__ __forceinline__ void store_pack(T* p, const float (&in)[N]) {
   Pack<T, N> v;
