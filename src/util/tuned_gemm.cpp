@@ -97,6 +97,7 @@ using Key = std::tuple<int, int, std::int64_t, std::int64_t, std::int64_t, bool,
 struct Choice {
   cublasLtMatmulAlgo_t algo;
   std::size_t workspace = 0;
+  bool usable = true;  // false: tuning this shape failed; it stays with ATen
 };
 
 std::mutex g_mutex;
@@ -223,7 +224,7 @@ Choice tune(cublasLtHandle_t lt, const Product& p, const Operands& o, const at::
              M, N, K, usable[pick], usable.size(), best[pick], best[0]);
   g_last_choice = usable[pick];
   ++g_shapes;
-  return {results[usable[pick]].algo, results[usable[pick]].workspaceSize};
+  return {results[usable[pick]].algo, results[usable[pick]].workspaceSize, true};
 }
 
 }  // namespace
@@ -277,10 +278,19 @@ at::Tensor tuned_linear(const at::Tensor& x, const at::Tensor& weight, const at:
       cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
       check(cudaStreamIsCapturing(stream, &capture), "stream query");
       if (capture != cudaStreamCaptureStatusNone) return {};  // timing would break the capture
-      it = g_choices.emplace(key, tune(lt, p, o, x.device(), stream, M, N, K)).first;
+      Choice tuned;
+      try {
+        tuned = tune(lt, p, o, x.device(), stream, M, N, K);
+      } catch (const Error& e) {
+        // No algorithm, or one that failed while being timed: this shape stays with ATen.
+        log::warn("products: {} x {} x {} stays with ATen ({})", M, N, K, e.what());
+        tuned.usable = false;
+      }
+      it = g_choices.emplace(key, tuned).first;
     }
     choice = it->second;
   }
+  if (!choice.usable) return {};
   at::Tensor workspace;
   if (choice.workspace > 0) {
     workspace = at::empty({static_cast<std::int64_t>(choice.workspace)}, x.options().dtype(at::kByte));

@@ -17,8 +17,9 @@ namespace distill {
 // undefined, all one dtype (bf16 or fp16) on one CUDA device, with neither grad mode on and a tensor
 // requiring a gradient, nor CUDA autocast to another dtype. Returns (..., N) in that dtype, or an
 // undefined tensor when it does not apply (any of the above, a product below the size threshold, a
-// build without CUDA, a stream being captured into a CUDA graph before the shape was tuned, or the
-// switch off); the caller then runs at::linear.
+// build without CUDA, a stream being captured into a CUDA graph before the shape was tuned, a shape
+// cuBLASLt offered no working algorithm for (warned once), or the switch off); the caller then runs
+// at::linear.
 at::Tensor tuned_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 // Whether the tuned products are on (a CUDA build, DISTILL_TUNED_GEMM not 0), and switches for tests:
