@@ -39,6 +39,9 @@ bool g_enabled = false;
 // 2 M N K: about 0.13 ms on an H200. Smaller products are left to ATen: their candidates differ by
 // less than the timing's noise.
 std::atomic<double> g_min_flops{1e11};
+// A shape is tuned at its second product: training repeats its shapes every step, while a run
+// whose shapes keep changing (prompts of many lengths) would otherwise time candidates for each.
+std::atomic<int> g_min_uses{2};
 std::atomic<std::int64_t> g_shapes{0};
 std::atomic<std::int64_t> g_products{0};
 std::atomic<int> g_last_choice{-1};
@@ -56,6 +59,7 @@ void set_tuned_gemm(bool on) {
 }
 
 void set_tuned_gemm_min_flops(double flops) { g_min_flops = flops; }
+void set_tuned_gemm_min_uses(int uses) { g_min_uses = uses; }
 std::int64_t tuned_gemm_shapes() { return g_shapes.load(); }
 std::int64_t tuned_gemm_products() { return g_products.load(); }
 int tuned_gemm_last_choice() { return g_last_choice.load(); }
@@ -100,8 +104,12 @@ struct Choice {
   bool usable = true;  // false: tuning this shape failed; it stays with ATen
 };
 
+constexpr std::size_t kMaxShapes = 256;    // tuned shapes kept; later new shapes stay with ATen
+constexpr std::size_t kMaxSightings = 4096;  // untuned shapes counted; the count restarts past it
+
 std::mutex g_mutex;
 std::map<Key, Choice> g_choices;
+std::map<Key, int> g_sightings;  // products of a shape not tuned yet
 
 // The descriptors of y (M, N) = x (M, K) W^T (N, K) (+ b), in cuBLASLt's column-major terms:
 // y^T (N, M) = W (as the column-major (K, N) matrix it is in memory, transposed) times x^T (K, M).
@@ -275,6 +283,10 @@ at::Tensor tuned_linear(const at::Tensor& x, const at::Tensor& weight, const at:
     std::lock_guard<std::mutex> lock(g_mutex);
     auto it = g_choices.find(key);
     if (it == g_choices.end()) {
+      if (g_choices.size() >= kMaxShapes) return {};
+      if (g_sightings.size() >= kMaxSightings) g_sightings.clear();
+      if (++g_sightings[key] < g_min_uses.load()) return {};
+      g_sightings.erase(key);
       cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
       check(cudaStreamIsCapturing(stream, &capture), "stream query");
       if (capture != cudaStreamCaptureStatusNone) return {};  // timing would break the capture

@@ -26,10 +26,12 @@ struct TuneEverything {
   TuneEverything() {
     set_tuned_gemm(true);
     set_tuned_gemm_min_flops(0);
+    set_tuned_gemm_min_uses(1);
   }
   ~TuneEverything() {
     set_tuned_gemm(true);
     set_tuned_gemm_min_flops(1e11);
+    set_tuned_gemm_min_uses(2);
   }
 };
 
@@ -90,6 +92,22 @@ TEST(TunedGemmCuda, EachShapeIsTunedOnce) {
   EXPECT_TRUE(at::equal(first, again));  // the same algorithm: the same bits
   ASSERT_TRUE(tuned_linear(x.narrow(0, 0, 320), w, {}).defined());
   EXPECT_EQ(tuned_gemm_shapes(), before + 2);
+}
+
+// By default a shape's first product stays with ATen and its second is tuned: a shape seen once
+// (a prompt of a new length) costs no timing.
+TEST(TunedGemmCuda, AShapeIsTunedAtItsSecondProduct) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  set_tuned_gemm_min_flops(0);
+  at::NoGradGuard no_grad;
+  const auto opts = at::TensorOptions(at::kCUDA).dtype(at::kBFloat16);
+  const at::Tensor x = at::randn({352, 416}, opts), w = at::randn({608, 416}, opts);
+  const std::int64_t shapes = tuned_gemm_shapes();
+  EXPECT_FALSE(tuned_linear(x, w, {}).defined());
+  EXPECT_EQ(tuned_gemm_shapes(), shapes);
+  EXPECT_TRUE(tuned_linear(x, w, {}).defined());
+  EXPECT_EQ(tuned_gemm_shapes(), shapes + 1);
+  set_tuned_gemm_min_flops(1e11);
 }
 
 TEST(TunedGemmCuda, LeavesWhatItDoesNotCoverToAten) {

@@ -1,9 +1,11 @@
 // Large bf16/fp16 matrix products through cuBLASLt with, for each shape, the fastest of the
-// algorithms cuBLASLt's heuristic offers, timed on the first product of that shape in the process.
+// algorithms cuBLASLt's heuristic offers, timed on the real operands.
 // ATen takes the heuristic's first choice; for some of the teacher's products another one is faster
 // on the H200 (a Qwen2.5-7B layer's gate and up, 8192 x 18944 x 3584: 1.50 against 1.59 ms,
-// scripts/experiments/gemm_algos.cu). The choice is kept per (shape, layouts, dtypes, bias) for the
-// rest of the process; another process may choose another algorithm, whose result may differ in the
+// scripts/experiments/gemm_algos.cu). A shape is tuned at its second product (its first runs
+// through ATen), so shapes seen once, like prompts of many lengths, cost no timing; at most 256
+// shapes are tuned per process. The choice is kept per (shape, layouts, dtypes, bias) for the rest
+// of the process; another process may choose another algorithm, whose result may differ in the
 // last bits (the accumulation order), never more. DISTILL_TUNED_GEMM=0 turns it off.
 #pragma once
 
@@ -17,9 +19,9 @@ namespace distill {
 // undefined, all one dtype (bf16 or fp16) on one CUDA device, with neither grad mode on and a tensor
 // requiring a gradient, nor CUDA autocast to another dtype. Returns (..., N) in that dtype, or an
 // undefined tensor when it does not apply (any of the above, a product below the size threshold, a
-// build without CUDA, a stream being captured into a CUDA graph before the shape was tuned, a shape
-// cuBLASLt offered no working algorithm for (warned once), or the switch off); the caller then runs
-// at::linear.
+// shape's first product, a build without CUDA, a stream being captured into a CUDA graph before the
+// shape was tuned, a shape cuBLASLt offered no working algorithm for (warned once), or the switch
+// off); the caller then runs at::linear.
 at::Tensor tuned_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 // Whether the tuned products are on (a CUDA build, DISTILL_TUNED_GEMM not 0), and switches for tests:
@@ -28,6 +30,8 @@ at::Tensor tuned_linear(const at::Tensor& x, const at::Tensor& weight, const at:
 bool tuned_gemm_enabled();
 void set_tuned_gemm(bool on);
 void set_tuned_gemm_min_flops(double flops);
+// For tests: the product of a shape at which it is tuned (default 2; 1 tunes at the first).
+void set_tuned_gemm_min_uses(int uses);
 
 // For tests: how many shapes have been tuned and how many products run in this process, and the
 // heuristic's index of the algorithm chosen for the last shape tuned (0: the heuristic's first).
