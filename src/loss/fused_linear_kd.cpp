@@ -117,8 +117,7 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
   for (std::int64_t start = 0; start < n_rows; start += options.chunk_tokens) {
     const std::int64_t n = std::min(options.chunk_tokens, n_rows - start);
     const at::Tensor h = hs.narrow(0, start, n);                                  // (n, Es)
-    at::Tensor s = tuned_linear(h, ws, {});  // (n, Vs), compute dtype
-    if (!s.defined()) s = at::mm(h, ws.t());
+    at::Tensor s = linear_tuned_or_aten(h, ws, {});  // (n, Vs), compute dtype
     at::Tensor t;                       // (n, Vt)
     detail::ChunkSums sums;
     if (in.teacher_rows.defined()) {
@@ -131,11 +130,7 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
                                         rows.ge(0), in.exact.narrow(0, start, n), in.shared_student, options,
                                         with_grad);
     } else {
-      if (with_teacher) {
-        const at::Tensor th = in.teacher_hidden.narrow(0, start, n);  // (n, Et)
-        t = tuned_linear(th, wt, {});
-        if (!t.defined()) t = at::mm(th, wt.t());
-      }
+      if (with_teacher) t = linear_tuned_or_aten(in.teacher_hidden.narrow(0, start, n), wt, {});
       const at::Tensor labels = in.labels.narrow(0, start, n);
       if (detail::fused_chunk_applies(s, t, options)) {
         sums = detail::fused_chunk_loss(s, t, labels, options, with_grad);  // the logits' dtype throughout

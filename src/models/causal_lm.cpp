@@ -119,9 +119,7 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
   if (!gate.defined()) {
     // Without autograd (the teacher) each block through the tuned products where they apply.
     const auto block = [&](std::int64_t first) {
-      const at::Tensor wb = w.narrow(0, first, I), bb = b.defined() ? b.narrow(0, first, I) : at::Tensor();
-      if (at::Tensor y = tuned_linear(x, wb, bb); y.defined()) return y;
-      return bb.defined() ? at::linear(x, wb, bb) : at::linear(x, wb);
+      return linear_tuned_or_aten(x, w.narrow(0, first, I), b.defined() ? b.narrow(0, first, I) : at::Tensor());
     };
     gate = block(0);
     up = block(I);
@@ -409,9 +407,7 @@ void CausalLMImpl::set_layer_streamer(std::shared_ptr<LayerStreamer> streamer, c
 const at::Tensor& CausalLMImpl::lm_head_weight() const { return lm_head_ ? lm_head_->weight : embed_->weight; }
 
 at::Tensor CausalLMImpl::logits(const at::Tensor& hidden) const {
-  const at::Tensor w = lm_head_weight();
-  if (at::Tensor y = tuned_linear(hidden, w, {}); y.defined()) return y;
-  return at::linear(hidden, w);
+  return linear_tuned_or_aten(hidden, lm_head_weight(), {});
 }
 
 at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const ForwardOptions& options) {

@@ -118,8 +118,7 @@ ProjImpl::ProjImpl(std::int64_t out, std::int64_t in, bool with_bias, const at::
 
 at::Tensor ProjImpl::forward(const at::Tensor& x) const {
   if (at::Tensor y = fused::linear(x, weight, bias); y.defined()) return y;
-  if (at::Tensor y = tuned_linear(x, weight, bias); y.defined()) return y;
-  return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
+  return linear_tuned_or_aten(x, weight, bias);
 }
 
 NormImpl::NormImpl(NormKind k, std::int64_t dim, double e, const at::TensorOptions& options) : kind(k), eps(e) {

@@ -64,6 +64,11 @@ std::int64_t tuned_gemm_shapes() { return g_shapes.load(); }
 std::int64_t tuned_gemm_products() { return g_products.load(); }
 int tuned_gemm_last_choice() { return g_last_choice.load(); }
 
+at::Tensor linear_tuned_or_aten(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (at::Tensor y = tuned_linear(x, weight, bias); y.defined()) return y;
+  return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
+}
+
 #if DISTILL_WITH_CUDA
 
 namespace {

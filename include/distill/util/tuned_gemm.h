@@ -24,6 +24,9 @@ namespace distill {
 // off); the caller then runs at::linear.
 at::Tensor tuned_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
+// tuned_linear where it applies, else at::linear (bias may be undefined).
+at::Tensor linear_tuned_or_aten(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+
 // Whether the tuned products are on (a CUDA build, DISTILL_TUNED_GEMM not 0), and switches for tests:
 // on/off, and the smallest product (2 M N K floating-point operations) that is tuned; smaller ones
 // are left to ATen, whose choice is as good where timing could not tell the candidates apart.
