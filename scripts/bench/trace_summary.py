@@ -5,7 +5,7 @@ Sums the GPU kernels' durations by kind (matrix products, attention, distill's o
 elementwise and reductions, the optimizer, copies) and by kernel name, per traced step, and says how
 busy the device was (the union of the kernel intervals over the traced span).
 
-    python3 scripts/bench/trace_summary.py run/trace.json [--steps 2] [--top 40]
+    python3 scripts/bench/trace_summary.py run/trace.json [--steps 2] [--top 40] [--gaps 8]
 """
 import argparse
 import collections
@@ -44,6 +44,7 @@ def main():
     ap.add_argument("trace")
     ap.add_argument("--steps", type=int, default=2, help="steps in the trace (train.trace_steps)")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--gaps", type=int, default=8, help="list the longest idle gaps")
     args = ap.parse_args()
     opener = gzip.open if args.trace.endswith(".gz") else open
     with opener(args.trace, "rt") as f:
@@ -62,16 +63,20 @@ def main():
         by_kind[kind_of(k.get("name", ""))] += d
         by_name[name] += d
         count[name] += 1
-    spans = sorted((float(k["ts"]), float(k["ts"]) + float(k.get("dur", 0))) for k in kernels)
-    busy, end = 0.0, None
+    ordered = sorted(kernels, key=lambda k: float(k["ts"]))
+    spans = [(float(k["ts"]), float(k["ts"]) + float(k.get("dur", 0))) for k in ordered]
+    busy, end, last = 0.0, None, None
     start = spans[0][0]
-    for a, b in spans:
+    gaps = []  # (idle us, name of the kernel before, name of the kernel after)
+    for i, (a, b) in enumerate(spans):
         if end is None or a > end:
+            if end is not None:
+                gaps.append((a - end, short(ordered[last].get("name", "?")), short(ordered[i].get("name", "?"))))
             busy += b - a
-            end = b
+            end, last = b, i
         elif b > end:
             busy += b - end
-            end = b
+            end, last = b, i
     span = max(b for _, b in spans) - start
     streams = collections.Counter(k.get("args", {}).get("stream", k.get("tid")) for k in kernels)
     total = sum(by_kind.values())
@@ -80,6 +85,13 @@ def main():
     print(f"kernel time per step: {total / per:.1f} ms")
     for kind, ms in by_kind.most_common():
         print(f"  {kind:12s} {ms / per:8.2f} ms  {ms / total:6.1%}")
+    buckets = [(0, 5), (5, 20), (20, 100), (100, 1000), (1000, float("inf"))]
+    print("idle time between kernels (no kernel on any stream), per step:")
+    for lo, hi in buckets:
+        sel = [g for g, _, _ in gaps if lo <= g < hi]
+        print(f"  gaps of {lo}-{hi} us: {len(sel) / per:7.1f}, {sum(sel) / 1000 / per:6.2f} ms")
+    for g, before, after in sorted(gaps, reverse=True)[:args.gaps]:
+        print(f"  {g:9.0f} us after {before[:70]} before {after[:70]}")
     print(f"top {args.top} kernels (ms per step, launches per step):")
     for name, ms in by_name.most_common(args.top):
         print(f"  {ms / per:8.2f}  {count[name] / per:7.1f}  [{kind_of(name)}] {name}")

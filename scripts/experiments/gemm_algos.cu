@@ -4,7 +4,9 @@
 // algorithm cublasLtMatmulAlgoGetHeuristic offers, on random bf16 data, and prints TFLOP/s.
 //
 //   nvcc -std=c++17 -O2 -arch=sm_90 scripts/experiments/gemm_algos.cu -lcublasLt -lcublas -o /tmp/gemm_algos
-//   /tmp/gemm_algos [reps]
+//   /tmp/gemm_algos [reps] [student]
+// With `student`, the forward products of a Qwen2.5-0.5B student at 8192 tokens instead (and its
+// tied head per 1024-token loss chunk).
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -13,6 +15,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #define CK(x)                                                                          \
@@ -41,12 +44,19 @@ struct Shape {
 
 int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::atoi(argv[1]) : 20;
-  const Shape shapes[] = {
+  const bool student = argc > 2 && std::string(argv[2]) == "student";
+  const std::vector<Shape> teacher_shapes = {
       {"qkv 8192x4608x3584", 8192, 4608, 3584},     {"o 8192x3584x3584", 8192, 3584, 3584},
       {"gate 8192x18944x3584", 8192, 18944, 3584},  {"gate_up 8192x37888x3584", 8192, 37888, 3584},
       {"down 8192x3584x18944", 8192, 3584, 18944},  {"head 1024x152064x3584", 1024, 152064, 3584},
       {"head 2048x152064x3584", 2048, 152064, 3584}, {"head 4096x152064x3584", 4096, 152064, 3584},
   };
+  const std::vector<Shape> student_shapes = {
+      {"s.qkv 8192x1152x896", 8192, 1152, 896},   {"s.o 8192x896x896", 8192, 896, 896},
+      {"s.gate 8192x4864x896", 8192, 4864, 896},  {"s.down 8192x896x4864", 8192, 896, 4864},
+      {"s.head 1024x151936x896", 1024, 151936, 896},
+  };
+  const std::vector<Shape>& shapes = student ? student_shapes : teacher_shapes;
   size_t max_a = 0, max_b = 0, max_c = 0;
   for (const Shape& s : shapes) {
     max_a = std::max(max_a, (size_t)s.m * s.k);
