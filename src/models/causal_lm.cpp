@@ -60,8 +60,15 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeTables* rope, A
   k = k.transpose(1, 2);  // (B, KV, T, D)
   v = v.transpose(1, 2);
   if (rope) {
-    q = apply_rope(q, *rope, s.rope.compute_in_fp32);
-    k = apply_rope(k, *rope, s.rope.compute_in_fp32);
+    // Attention under CUDA autocast casts q and k to its type: where RoPE's tables would promote
+    // them to fp32, RoPE stores them in that type itself (the same values, no fp32 round trip).
+    at::ScalarType store_to = at::ScalarType::Undefined;
+    if (!cache && x.is_cuda()) {
+      const AutocastState autocast = autocast_state(c10::DeviceType::CUDA);
+      if (autocast.enabled && autocast.dtype == q.scalar_type()) store_to = autocast.dtype;
+    }
+    q = apply_rope(q, *rope, s.rope.compute_in_fp32, store_to);
+    k = apply_rope(k, *rope, s.rope.compute_in_fp32, store_to);
   }
   at::Tensor out;
   if (cache) {
@@ -154,33 +161,52 @@ at::Tensor DecoderLayerImpl::norm(const Norm& n, const at::Tensor& x) {
   return y;
 }
 
+namespace {
+
+// The dtype attn_norm(x) is written in for the q/k/v product: autocast's, where an fp32 RMSNorm on
+// the GPU writes it itself (fused::rms_norm_to), else x's.
+at::ScalarType product_norm_type(const Norm& n, const at::Tensor& x) {
+  if (n->kind == NormKind::kRMSNorm && x.is_cuda() && x.scalar_type() == at::kFloat && fused::rms_norm_to_on()) {
+    const AutocastState autocast = autocast_state(c10::DeviceType::CUDA);
+    if (autocast.enabled && (autocast.dtype == at::kBFloat16 || autocast.dtype == at::kHalf)) return autocast.dtype;
+  }
+  return x.scalar_type();
+}
+
+// n(x) in product_norm_type's dtype where rms_norm_to takes it, else n(x) (no observer).
+at::Tensor norm_for_product(const Norm& n, const at::Tensor& x) {
+  const at::ScalarType out = product_norm_type(n, x);
+  if (out != x.scalar_type()) {
+    if (at::Tensor y = fused::rms_norm_to(x, n->weight, n->eps, out); y.defined()) return y;
+  }
+  return n->forward(x);
+}
+
+}  // namespace
+
 // attn_norm(x) for the q/k/v product: under CUDA autocast an fp32 RMSNorm writes autocast's type
 // itself (the values of the norm and the product's cast of it), and the product's gradient w.r.t.
 // it comes back in that type: one rounding of the whole sum over q, k and v, where transformers'
 // three products round each part and add them in fp32. Not for mlp_norm: its product's two row
 // blocks would add two rounded parts in bf16. The observer keeps the plain norm.
 at::Tensor DecoderLayerImpl::attn_norm_for_product(const at::Tensor& x) {
-  if (!observer_ && attn_norm_->kind == NormKind::kRMSNorm && x.is_cuda() && x.scalar_type() == at::kFloat) {
-    const AutocastState autocast = autocast_state(c10::DeviceType::CUDA);
-    if (autocast.enabled) {
-      at::Tensor y = fused::rms_norm_to(x, attn_norm_->weight, attn_norm_->eps, autocast.dtype);
-      if (y.defined()) return y;
-    }
-  }
-  return norm(attn_norm_, x);
+  return observer_ ? norm(attn_norm_, x) : norm_for_product(attn_norm_, x);
 }
 
 namespace {
 
-// (x + d, n(x + d)): one fused kernel where it applies (an RMSNorm outside autograd on the GPU),
-// else ATen's add and the norm.
-std::pair<at::Tensor, at::Tensor> add_then_norm(const Norm& n, const at::Tensor& x, const at::Tensor& d) {
+// (x + d, n(x + d)): one fused kernel where it applies (an RMSNorm on the GPU; under autograd its
+// backward is one kernel as well), else ATen's add and the norm. for_product: n is attn_norm, its
+// output written as attn_norm_for_product writes it (autocast's dtype under autocast).
+std::pair<at::Tensor, at::Tensor> add_then_norm(const Norm& n, const at::Tensor& x, const at::Tensor& d,
+                                                bool for_product = false) {
   if (n->kind == NormKind::kRMSNorm) {
-    auto hy = fused::add_rms_norm(x, d, n->weight, n->eps);
+    const at::ScalarType out = for_product ? product_norm_type(n, x) : x.scalar_type();
+    auto hy = fused::add_rms_norm_to(x, d, n->weight, n->eps, out);
     if (hy.first.defined()) return hy;
   }
   at::Tensor h = x + d;
-  at::Tensor y = n->forward(h);
+  at::Tensor y = for_product ? norm_for_product(n, h) : n->forward(h);
   return {std::move(h), std::move(y)};
 }
 
@@ -354,10 +380,15 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
   }
 
   const bool recompute = !cache && grad_checkpointing_ && at::GradMode::is_enabled() && x.requires_grad();
-  // Outside autograd (the teacher, evaluation, generation) each pre-norm layer's last residual add
-  // is deferred into the next norm, so that the pair runs as one kernel where it can: the layer
-  // output is x + pending. The observer sees whole layers, so it keeps the plain loop.
-  const bool deferred = s.pre_norm && !observer_ && !at::GradMode::is_enabled();
+  // Each pre-norm layer's last residual add is deferred into the next norm, so that the pair runs
+  // as one kernel where it can: the layer output is x + pending. Outside autograd (the teacher,
+  // evaluation, generation) always; in training where the fused add + norm records itself for
+  // autograd (CUDA, the kernels and DISTILL_FUSED_ADD_NORM(_TRAIN) on), not with a KV cache, whole
+  // layers recomputed or streamed: elsewhere (the CPU) the plain loop, as before. The observer sees
+  // whole layers, so it keeps the plain loop.
+  const bool train_deferred = !cache && !grad_checkpointing_ && !streamer_ && x.is_cuda() && fused_kernels_enabled() &&
+                              fused::add_rms_norm_on() && fused::add_rms_norm_train_on();
+  const bool deferred = s.pre_norm && !observer_ && (!at::GradMode::is_enabled() || train_deferred);
   at::Tensor pending;
   for (size_t i = 0; i < layers_->size(); ++i) {
     auto* layer = (*layers_)[i]->as<DecoderLayerImpl>();
@@ -368,9 +399,9 @@ at::Tensor CausalLMImpl::hidden_states(const at::Tensor& input_ids, const Forwar
     if (deferred) {
       at::Tensor xn;
       if (pending.defined()) {
-        std::tie(x, xn) = add_then_norm(layer->attn_norm(), x, pending);
+        std::tie(x, xn) = add_then_norm(layer->attn_norm(), x, pending, /*for_product=*/true);
       } else {
-        xn = layer->attn_norm()->forward(x);
+        xn = norm_for_product(layer->attn_norm(), x);
       }
       std::tie(x, pending) = layer->forward_deferred(x, xn, rope_ptr, masks, kv, kv_len);
     } else if (cache) {

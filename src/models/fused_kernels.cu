@@ -35,10 +35,11 @@ unsigned blocks_for(std::int64_t work, int threads, std::int64_t cap = 65535LL *
 constexpr int kNormThreads = 256;
 constexpr int kNormRows = kNormThreads / 32;
 
-// kAdd: the row normalised is R(x + delta) (ATen's add: fp32 sum rounded to T), written to h and
-// read back from there (by the lane that wrote it) in the second pass. Y: the output's type, T's
-// or (T fp32) the autocast type the next product casts to: the fp32 value rounded once, as a cast.
-template <typename T, typename Y, int N, bool kAdd>
+// kAdd: the row normalised is R(x + delta) (ATen's add: delta, of type D, converted to fp32, the
+// fp32 sum rounded to T), written to h and read back from there (by the lane that wrote it) in the
+// second pass. Y: the output's type, T's or (T fp32) the autocast type the next product casts to:
+// the fp32 value rounded once, as a cast.
+template <typename T, typename Y, typename D, int N, bool kAdd>
 __global__ void __launch_bounds__(kNormThreads) rms_forward_kernel(RmsNormArgs a) {
   const int lane = threadIdx.x % 32;
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kNormRows + threadIdx.x / 32;
@@ -53,7 +54,7 @@ __global__ void __launch_bounds__(kNormThreads) rms_forward_kernel(RmsNormArgs a
     load_pack<T, N>(x + c, v);
     if constexpr (kAdd) {
       float d[N];
-      load_pack<T, N>(static_cast<const T*>(a.delta) + row * a.dim + c, d);
+      load_pack<D, N>(static_cast<const D*>(a.delta) + row * a.dim + c, d);
 #pragma unroll
       for (int k = 0; k < N; ++k) v[k] = R<T>(v[k] + d[k]);
       store_pack<T, N>(static_cast<T*>(a.h) + row * a.dim + c, v);
@@ -78,7 +79,10 @@ __global__ void __launch_bounds__(kNormThreads) rms_forward_kernel(RmsNormArgs a
 
 // d/dx of w * R(x * r): with g = R(gy * w) (the gradient reaching the normalised row),
 // gx = r * g - r^3 * x * sum(g * x) / dim. gy is of type Y (exact in fp32, as its cast back would be).
-template <typename T, typename Y, int N>
+// kAdd (the fused add's backward): gx = R(gh + R(gx)) where gh is set, as autograd sums the two
+// gradients of h (one rounding each, __fadd_rn: never merged into the product before it), and
+// the same value written to gdelta in D where that is set.
+template <typename T, typename Y, typename D, int N, bool kAdd>
 __global__ void __launch_bounds__(kNormThreads) rms_backward_x_kernel(RmsNormArgs a) {
   const int lane = threadIdx.x % 32;
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kNormRows + threadIdx.x / 32;
@@ -106,6 +110,15 @@ __global__ void __launch_bounds__(kNormThreads) rms_backward_x_kernel(RmsNormArg
     load_pack<Y, N>(gy + c, gv);
 #pragma unroll
     for (int k = 0; k < N; ++k) o[k] = r * R<T>(gv[k] * wv[k]) - coef * v[k];
+    if constexpr (kAdd) {
+      if (a.gh != nullptr) {
+        float gh[N];
+        load_pack<T, N>(static_cast<const T*>(a.gh) + row * a.dim + c, gh);
+#pragma unroll
+        for (int k = 0; k < N; ++k) o[k] = R<T>(__fadd_rn(gh[k], R<T>(o[k])));
+      }
+      if (a.gdelta != nullptr) store_pack<D, N>(static_cast<D*>(a.gdelta) + row * a.dim + c, o);
+    }
     store_pack<T, N>(gx + c, o);
   }
 }
@@ -129,42 +142,46 @@ __global__ void __launch_bounds__(256) rms_backward_w_kernel(RmsNormArgs a) {
   a.gw_partial[blockIdx.y * a.dim + c] = acc;
 }
 
-template <typename T, typename Y>
+// Packs of kPack when every pointer is aligned for its pack (a delta or gdelta of D: sizeof(D) * kPack).
+template <typename T, typename Y, typename D>
 const char* rms_forward_typed(const RmsNormArgs& a, cudaStream_t stream) {
   constexpr int kPack = 16 / static_cast<int>(sizeof(T));
   const bool packed = a.dim % kPack == 0 && a.x_stride % kPack == 0 && aligned(a.x, 16) && aligned(a.w, 16) &&
-                      aligned(a.y, sizeof(Y) * kPack) && aligned(a.delta, 16) && aligned(a.h, 16);
+                      aligned(a.y, sizeof(Y) * kPack) && aligned(a.delta, sizeof(D) * kPack) && aligned(a.h, 16);
   const unsigned blocks = blocks_for(a.rows, kNormRows, 0x7fffffffLL);
-  if constexpr (std::is_same_v<T, Y>) {
-    if (a.delta != nullptr) {
-      if (packed) {
-        rms_forward_kernel<T, Y, kPack, true><<<blocks, kNormThreads, 0, stream>>>(a);
-      } else {
-        rms_forward_kernel<T, Y, 1, true><<<blocks, kNormThreads, 0, stream>>>(a);
-      }
-      return last_error();
+  if (a.delta != nullptr) {
+    if (packed) {
+      rms_forward_kernel<T, Y, D, kPack, true><<<blocks, kNormThreads, 0, stream>>>(a);
+    } else {
+      rms_forward_kernel<T, Y, D, 1, true><<<blocks, kNormThreads, 0, stream>>>(a);
     }
-  } else if (a.delta != nullptr) {
-    return "rms_norm: the fused residual add writes the input's type";
+    return last_error();
   }
   if (packed) {
-    rms_forward_kernel<T, Y, kPack, false><<<blocks, kNormThreads, 0, stream>>>(a);
+    rms_forward_kernel<T, Y, T, kPack, false><<<blocks, kNormThreads, 0, stream>>>(a);
   } else {
-    rms_forward_kernel<T, Y, 1, false><<<blocks, kNormThreads, 0, stream>>>(a);
+    rms_forward_kernel<T, Y, T, 1, false><<<blocks, kNormThreads, 0, stream>>>(a);
   }
   return last_error();
 }
 
-template <typename T, typename Y>
+template <typename T, typename Y, typename D>
 const char* rms_backward_typed(const RmsNormArgs& a, cudaStream_t stream) {
   constexpr int kPack = 16 / static_cast<int>(sizeof(T));
   const bool packed = a.dim % kPack == 0 && a.x_stride % kPack == 0 && aligned(a.x, 16) && aligned(a.w, 16) &&
-                      aligned(a.gy, sizeof(Y) * kPack) && aligned(a.gx, 16);
+                      aligned(a.gy, sizeof(Y) * kPack) && aligned(a.gx, 16) && aligned(a.gh, 16) &&
+                      aligned(a.gdelta, sizeof(D) * kPack);
   const unsigned blocks = blocks_for(a.rows, kNormRows, 0x7fffffffLL);
-  if (packed) {
-    rms_backward_x_kernel<T, Y, kPack><<<blocks, kNormThreads, 0, stream>>>(a);
+  if (a.gh != nullptr || a.gdelta != nullptr) {
+    if (packed) {
+      rms_backward_x_kernel<T, Y, D, kPack, true><<<blocks, kNormThreads, 0, stream>>>(a);
+    } else {
+      rms_backward_x_kernel<T, Y, D, 1, true><<<blocks, kNormThreads, 0, stream>>>(a);
+    }
+  } else if (packed) {
+    rms_backward_x_kernel<T, Y, T, kPack, false><<<blocks, kNormThreads, 0, stream>>>(a);
   } else {
-    rms_backward_x_kernel<T, Y, 1><<<blocks, kNormThreads, 0, stream>>>(a);
+    rms_backward_x_kernel<T, Y, T, 1, false><<<blocks, kNormThreads, 0, stream>>>(a);
   }
   if (const char* err = last_error()) return err;
   const dim3 grid(blocks_for(a.dim, 256), static_cast<unsigned>(rms_norm_partial_rows(a.rows, a.dim)));
@@ -172,20 +189,33 @@ const char* rms_backward_typed(const RmsNormArgs& a, cudaStream_t stream) {
   return last_error();
 }
 
+// The delta types a norm of T adds (fused residual add): T's own, and for fp32 the two autocast
+// types (a bf16/fp16 product's output added to the fp32 residual stream).
+template <typename T, typename Y, bool kBackward>
+const char* rms_typed_delta(const RmsNormArgs& a, cudaStream_t stream) {
+  const bool has_delta = kBackward ? a.gdelta != nullptr : a.delta != nullptr;
+  if (!has_delta || a.delta_type == a.type) {
+    return kBackward ? rms_backward_typed<T, Y, T>(a, stream) : rms_forward_typed<T, Y, T>(a, stream);
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (a.delta_type == ElemType::kBFloat16) {
+      return kBackward ? rms_backward_typed<T, Y, __nv_bfloat16>(a, stream)
+                       : rms_forward_typed<T, Y, __nv_bfloat16>(a, stream);
+    }
+    if (a.delta_type == ElemType::kFloat16) {
+      return kBackward ? rms_backward_typed<T, Y, __half>(a, stream) : rms_forward_typed<T, Y, __half>(a, stream);
+    }
+  }
+  return "rms_norm: a bf16/fp16 input adds a delta of its own type";
+}
+
 // The output types a norm of T may write: T's own, and for fp32 the two autocast types.
 template <typename T, bool kBackward>
 const char* rms_typed(const RmsNormArgs& a, cudaStream_t stream) {
-  if (a.out_type == a.type) {
-    return kBackward ? rms_backward_typed<T, T>(a, stream) : rms_forward_typed<T, T>(a, stream);
-  }
+  if (a.out_type == a.type) return rms_typed_delta<T, T, kBackward>(a, stream);
   if constexpr (std::is_same_v<T, float>) {
-    if (a.out_type == ElemType::kBFloat16) {
-      return kBackward ? rms_backward_typed<T, __nv_bfloat16>(a, stream)
-                       : rms_forward_typed<T, __nv_bfloat16>(a, stream);
-    }
-    if (a.out_type == ElemType::kFloat16) {
-      return kBackward ? rms_backward_typed<T, __half>(a, stream) : rms_forward_typed<T, __half>(a, stream);
-    }
+    if (a.out_type == ElemType::kBFloat16) return rms_typed_delta<T, __nv_bfloat16, kBackward>(a, stream);
+    if (a.out_type == ElemType::kFloat16) return rms_typed_delta<T, __half, kBackward>(a, stream);
   }
   return "rms_norm: a bf16/fp16 input writes its own type";
 }
@@ -261,12 +291,14 @@ const char* silu_mul_typed(const SiluMulArgs& a, cudaStream_t stream) {
 // rounded: in forward to the output's type (ATen's x * cos in that type), in backward to x's type
 // (autograd casts each product's gradient to x's type before the sum).
 // X: x's type, C: the tables', O: the output's (X, or fp32 when fp32 tables promote a bf16 x).
+// S: the type the output is stored in (O, or X: store_in_x_type).
 // Each thread takes N consecutive j (16-byte accesses where the layout allows, see rope_launch);
 // I: the index type, 32 bits when the element count fits (its divisions are far cheaper).
-template <typename X, typename C, typename O, bool kBackward, int N, typename I>
+template <typename X, typename C, typename O, typename S, bool kBackward, int N, typename I>
 __global__ void __launch_bounds__(kElemThreads) rope_kernel(RopeArgs a) {
-  using In = typename std::conditional<kBackward, O, X>::type;   // what a.x points to
-  using Out = typename std::conditional<kBackward, X, O>::type;  // what a.out points to
+  using In = typename std::conditional<kBackward, S, X>::type;   // what a.x points to
+  using Out = typename std::conditional<kBackward, X, S>::type;  // what a.out points to
+  using Round = typename std::conditional<kBackward, X, O>::type;  // each product's rounding
   const I half = static_cast<I>(a.D / 2), groups = half / N, T = static_cast<I>(a.T), H = static_cast<I>(a.H);
   const I total = static_cast<I>(a.B * a.H * a.T) * groups;
   const bool round = !a.in_fp32;
@@ -290,7 +322,7 @@ __global__ void __launch_bounds__(kElemThreads) rope_kernel(RopeArgs a) {
     load_pack<C, N>(cs + j + half, c2);
     load_pack<C, N>(sn + j, s1);
     load_pack<C, N>(sn + j + half, s2);
-    const auto r = [&](float v) { return round ? R<Out>(v) : v; };
+    const auto r = [&](float v) { return round ? R<Round>(v) : v; };
 #pragma unroll
     for (int k = 0; k < N; ++k) {
       if (!kBackward) {
@@ -318,25 +350,29 @@ bool rope_packable(const RopeArgs& a) {
          aligned(a.sin, sizeof(C) * N);
 }
 
-template <typename X, typename C, typename O, bool kBackward>
+template <typename X, typename C, typename O, typename S, bool kBackward>
 const char* rope_launch_typed(const RopeArgs& a, cudaStream_t stream) {
-  using In = typename std::conditional<kBackward, O, X>::type;
-  using Out = typename std::conditional<kBackward, X, O>::type;
+  using In = typename std::conditional<kBackward, S, X>::type;
+  using Out = typename std::conditional<kBackward, X, S>::type;
   constexpr int kPack = 16 / static_cast<int>(sizeof(X));
   const std::int64_t pairs = a.B * a.H * a.T * (a.D / 2);
   if (rope_packable<In, C, Out, kPack>(a) && pairs < (std::int64_t{1} << 31)) {
-    rope_kernel<X, C, O, kBackward, kPack, std::uint32_t>
+    rope_kernel<X, C, O, S, kBackward, kPack, std::uint32_t>
         <<<blocks_for(pairs / kPack, kElemThreads, 132LL * 32), kElemThreads, 0, stream>>>(a);
   } else {
-    rope_kernel<X, C, O, kBackward, 1, std::int64_t><<<blocks_for(pairs, kElemThreads, 132LL * 32), kElemThreads, 0, stream>>>(a);
+    rope_kernel<X, C, O, S, kBackward, 1, std::int64_t>
+        <<<blocks_for(pairs, kElemThreads, 132LL * 32), kElemThreads, 0, stream>>>(a);
   }
   return last_error();
 }
 
 template <typename X, typename C, bool kBackward>
 const char* rope_launch(const RopeArgs& a, cudaStream_t stream) {
-  if (a.out_type == ElemType::kFloat32) return rope_launch_typed<X, C, float, kBackward>(a, stream);
-  return rope_launch_typed<X, C, X, kBackward>(a, stream);
+  if (a.out_type == ElemType::kFloat32) {
+    if (a.store_in_x_type && !std::is_same<X, float>::value) return rope_launch_typed<X, C, float, X, kBackward>(a, stream);
+    return rope_launch_typed<X, C, float, float, kBackward>(a, stream);
+  }
+  return rope_launch_typed<X, C, X, X, kBackward>(a, stream);
 }
 
 template <typename X, bool kBackward>

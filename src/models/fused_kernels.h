@@ -15,9 +15,14 @@ enum class ElemType : int { kFloat32 = 0, kBFloat16 = 1, kFloat16 = 2 };
 
 // ---- RMSNorm: y = w * to_T(x * rsqrt(mean(x^2) + eps)), the mean and the product in fp32.
 // Forward with `delta` set: the residual add before it as well, h = to_T(x + delta) written to `h`
-// and normalised (one read of x and delta instead of the add's and then the norm's).
-// With out_type bf16/fp16 (type fp32, no delta) y is written in out_type and gy read in it: the
-// fp32 norm followed by autocast's cast for the product after it, and that cast's backward, in one.
+// and normalised (one read of x and delta instead of the add's and then the norm's). delta is of
+// delta_type: type, or (type fp32) bf16/fp16, converted to fp32 before the add as ATen promotes.
+// With out_type bf16/fp16 (type fp32) y is written in out_type and gy read in it: the fp32 norm
+// followed by autocast's cast for the product after it, and that cast's backward, in one.
+// Backward of the fused add (x = h, the saved sum): with `gh` set the gradient reaching h from
+// elsewhere is added, gx = to_T(gh + to_T(norm's gx)) (autograd's sum of the two); with `gdelta`
+// set (delta_type other than type) gx is written there in delta_type as well (the add's backward
+// for delta: the same gradient, cast), in the same pass.
 struct RmsNormArgs {
   ElemType type = ElemType::kFloat32;      // of x, w, gx (and y, gy unless out_type differs)
   ElemType out_type = ElemType::kFloat32;  // of y and gy: type, or bf16/fp16 when type is fp32
@@ -33,6 +38,9 @@ struct RmsNormArgs {
   float* gw_partial = nullptr;  // backward: (rms_norm_partial_rows(), dim) fp32; summed by the caller
   const void* delta = nullptr;  // forward, optional: (rows, dim) contiguous, added to x
   void* h = nullptr;            // forward with delta: (rows, dim) contiguous, x + delta
+  ElemType delta_type = ElemType::kFloat32;  // of delta and gdelta (read only when either is set)
+  const void* gh = nullptr;  // backward, optional: (rows, dim) contiguous, type; added to gx
+  void* gdelta = nullptr;    // backward, optional: (rows, dim) contiguous, delta_type; gx cast
 };
 const char* rms_norm_forward(const RmsNormArgs& a, void* stream);
 const char* rms_norm_backward(const RmsNormArgs& a, void* stream);
@@ -60,7 +68,10 @@ const char* silu_mul_backward(const SiluMulArgs& a, void* stream);
 struct RopeArgs {
   ElemType type = ElemType::kFloat32;        // of x (and of the gradient w.r.t. x)
   ElemType table_type = ElemType::kFloat32;  // of cos and sin
-  ElemType out_type = ElemType::kFloat32;    // of the output (and of the gradient w.r.t. it)
+  ElemType out_type = ElemType::kFloat32;    // of the output's values (and of the gradient w.r.t. it)
+  // An fp32 out_type from a bf16/fp16 x stored in x's type: the values rounded once to it, as a
+  // consumer under autocast would cast them (and its gradient read in that type).
+  bool store_in_x_type = false;
   bool in_fp32 = false;
   std::int64_t B = 0, H = 0, T = 0, D = 0;
   const void* x = nullptr;  // forward: x; backward: the gradient w.r.t. the output

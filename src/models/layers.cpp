@@ -169,8 +169,8 @@ RopeTables rope_tables(const at::Tensor& inv_freq, const at::Tensor& positions, 
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 
-at::Tensor apply_rope(const at::Tensor& x, const RopeTables& t, bool in_fp32) {
-  if (at::Tensor y = fused::rope(x, t.cos, t.sin, in_fp32); y.defined()) return y;
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& t, bool in_fp32, at::ScalarType store_to) {
+  if (at::Tensor y = fused::rope(x, t.cos, t.sin, in_fp32, store_to); y.defined()) return y;
   const at::Tensor cos = t.cos.unsqueeze(1);  // (B, 1, T, D)
   const at::Tensor sin = t.sin.unsqueeze(1);
   const at::Tensor h = in_fp32 ? x.to(at::kFloat) : x;

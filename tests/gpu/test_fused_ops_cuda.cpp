@@ -6,13 +6,17 @@
 #include <torch/cuda.h>
 
 #include <ATen/ATen.h>
+#include <torch/autograd.h>
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "distill/models/causal_lm.h"
 #include "distill/models/layers.h"
+#include "distill/models/loader.h"
 #include "distill/util/autocast.h"
 #include "../../src/models/fused_ops.h"
 #include "model_fixtures.h"
@@ -225,9 +229,18 @@ TEST(FusedOpsCuda, AddRmsNormGivesTheAddAndTheNormsValues) {
   EXPECT_FALSE(models::fused::add_rms_norm(x, d.to(at::kFloat), w, 1e-6).first.defined()) << "mixed dtypes";
   EXPECT_FALSE(models::fused::add_rms_norm(x.cpu(), d.cpu(), w.cpu(), 1e-6).first.defined()) << "CPU tensors";
   {
+    // Under autograd it is the autograd Function (AddRmsNormUnderAutogradIsTheAddAndTheNorm), unless
+    // DISTILL_FUSED_ADD_NORM_TRAIN is off.
     at::AutoGradMode grad(true);
+    ASSERT_TRUE(models::fused::add_rms_norm_train_on()) << "on by default";
+    const auto hy = models::fused::add_rms_norm(x.clone().requires_grad_(true), d, w, 1e-6);
+    ASSERT_TRUE(hy.first.defined() && hy.second.defined()) << "autograd wants a gradient";
+    EXPECT_TRUE(hy.first.requires_grad() && hy.second.requires_grad()) << "autograd wants a gradient";
+    models::fused::set_add_rms_norm_train(false);
     EXPECT_FALSE(models::fused::add_rms_norm(x.clone().requires_grad_(true), d, w, 1e-6).first.defined())
-        << "autograd wants a gradient";
+        << "autograd wants a gradient, the training switch off";
+    EXPECT_TRUE(models::fused::add_rms_norm(x, d, w, 1e-6).first.defined()) << "no gradient wanted, training switch off";
+    models::fused::set_add_rms_norm_train(true);
   }
   models::fused::set_add_rms_norm(false);
   EXPECT_FALSE(models::fused::add_rms_norm(x, d, w, 1e-6).first.defined()) << "switched off";
@@ -272,6 +285,174 @@ TEST(FusedOpsCuda, NormToAutocastIsTheNormThenTheCast) {
   models::fused::set_rms_norm_to(false);
   EXPECT_FALSE(models::fused::rms_norm_to(x, w, 1e-6, at::kBFloat16).defined()) << "switched off";
   models::fused::set_rms_norm_to(true);
+}
+
+
+// The residual add and the RMSNorm after it under autograd (the student's training forward,
+// fused::add_rms_norm_to): h and y are those of ATen's add and the norm the unfused path runs
+// (rms_norm, or rms_norm_to for a bf16 y from fp32), to the bit; the gradients of x, delta and the
+// weight, backward from y's gradient and, when h is read elsewhere too, h's, are those of the
+// unfused ops under autograd (to fp32 rounding; delta's to one unit of its bf16) and of an fp64
+// reference of the same math (to fp32 / bf16 precision). fp32 x with a bf16 delta (a bf16
+// product's output added to the fp32 residual stream) and y in bf16 (attn_norm) or fp32
+// (mlp_norm, the final norm), fp32 throughout, and bf16 throughout.
+TEST(FusedOpsCuda, AddRmsNormUnderAutogradIsTheAddAndTheNorm) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  ASSERT_TRUE(models::fused::add_rms_norm_train_on()) << "on by default";
+  struct Case {
+    std::string name;
+    at::ScalarType x, delta, y;
+  };
+  const std::vector<Case> cases = {
+      {"fp32 x, bf16 delta, bf16 y", at::kFloat, at::kBFloat16, at::kBFloat16},
+      {"fp32 x, bf16 delta, fp32 y", at::kFloat, at::kBFloat16, at::kFloat},
+      {"fp32 x, fp16 delta, fp16 y", at::kFloat, at::kHalf, at::kHalf},
+      {"fp32", at::kFloat, at::kFloat, at::kFloat},
+      {"bf16", at::kBFloat16, at::kBFloat16, at::kBFloat16},
+  };
+  const double eps = 1e-6;
+  const auto cuda = at::TensorOptions(at::kCUDA);
+  for (const Case& c : cases) {
+    // Rows of 896 (packed loads) and of 1002 (not a multiple of any pack: the scalar path).
+    for (const std::vector<std::int64_t>& shape : {std::vector<std::int64_t>{3, 17, 896}, {5, 1002}}) {
+      for (const bool with_gh : {true, false}) {
+        const std::string what = c.name + " width " + std::to_string(shape.back()) + (with_gh ? " with" : " without") +
+                                 " h's gradient";
+        at::manual_seed(11);
+        const at::Tensor x0 = (at::randn(shape, cuda) * 3).to(c.x);
+        const at::Tensor d0 = at::randn(shape, cuda).to(c.delta);
+        const at::Tensor w0 = (at::rand({shape.back()}, cuda) + 0.5).to(c.x);
+        const at::Tensor gy = at::randn(shape, cuda).to(c.y);
+        const at::Tensor gh = at::randn(shape, cuda).to(c.x);
+
+        // Fused.
+        const at::Tensor x = x0.clone().requires_grad_(true), d = d0.clone().requires_grad_(true),
+                         w = w0.clone().requires_grad_(true);
+        const auto [h, y] = models::fused::add_rms_norm_to(x, d, w, eps, c.y);
+        ASSERT_TRUE(h.defined() && y.defined()) << what << ": the fused op must take this case";
+        ASSERT_EQ(h.scalar_type(), c.x) << what;
+        ASSERT_EQ(y.scalar_type(), c.y) << what;
+        ASSERT_TRUE(h.requires_grad() && y.requires_grad()) << what;
+        ASSERT_TRUE(y.grad_fn() != nullptr && y.grad_fn()->name().find("AddRmsNormFn") != std::string::npos)
+            << what << ": " << (y.grad_fn() ? y.grad_fn()->name() : std::string("no grad_fn"));
+        if (with_gh) {
+          torch::autograd::backward({y, h}, {gy, gh});
+        } else {
+          torch::autograd::backward({y}, {gy});
+        }
+
+        // Unfused: ATen's add, then the norm the unfused path runs (the fused RMSNorm of h, in y's dtype).
+        const at::Tensor xr = x0.clone().requires_grad_(true), dr = d0.clone().requires_grad_(true),
+                         wr = w0.clone().requires_grad_(true);
+        const at::Tensor hr = xr + dr;
+        const at::Tensor yr = c.y == c.x ? models::rms_norm(hr, wr, eps) : models::fused::rms_norm_to(hr, wr, eps, c.y);
+        ASSERT_TRUE(yr.defined()) << what;
+        ASSERT_EQ(hr.scalar_type(), c.x) << what << ": ATen's promotion";
+        if (with_gh) {
+          torch::autograd::backward({yr, hr}, {gy, gh});
+        } else {
+          torch::autograd::backward({yr}, {gy});
+        }
+        EXPECT_TRUE(at::equal(h, hr)) << what << " h";
+        EXPECT_TRUE(at::equal(y, yr)) << what << " y";
+        ASSERT_TRUE(x.grad().defined() && d.grad().defined() && w.grad().defined()) << what;
+        ASSERT_EQ(x.grad().scalar_type(), c.x) << what;
+        ASSERT_EQ(d.grad().scalar_type(), c.delta) << what;
+        ASSERT_EQ(w.grad().scalar_type(), c.x) << what;
+        // fp32 gradients to fp32 rounding; a bf16/fp16 gradient to one unit of its type (a rounding
+        // of an fp32 value that may differ in its last bit).
+        const auto unit = [](at::ScalarType t) { return t == at::kFloat ? 1e-6 : t == at::kHalf ? 2e-3 : 8e-3; };
+        EXPECT_LT(max_rel_error(x.grad(), xr.grad()), unit(c.x)) << what << " x's gradient against the unfused ops";
+        EXPECT_LT(max_rel_error(d.grad(), dr.grad()), unit(c.delta)) << what << " delta's gradient against the unfused ops";
+        EXPECT_LT(max_rel_error(w.grad(), wr.grad()), unit(c.x)) << what << " the weight's gradient against the unfused ops";
+
+        // fp64 reference of the same math, from the h the add gives (rounded to x's dtype).
+        const at::Tensor h64 = hr.detach().to(at::kDouble).requires_grad_(true);
+        const at::Tensor w64 = w0.to(at::kDouble).requires_grad_(true);
+        const at::Tensor y64 = w64 * (h64 * at::rsqrt(h64.pow(2).mean(-1, /*keepdim=*/true) + eps));
+        if (with_gh) {
+          torch::autograd::backward({y64, h64}, {gy.to(at::kDouble), gh.to(at::kDouble)});
+        } else {
+          torch::autograd::backward({y64}, {gy.to(at::kDouble)});
+        }
+        // fp32: rounding; bf16 x: the kernel rounds R(gy * w), the norm's gradient and its sum with
+        // h's to bf16 where the unfused bf16 ops do (each up to 2^-8 of the value).
+        const double tol = c.x == at::kFloat ? 2e-5 : 2e-2;
+        EXPECT_LT(max_rel_error(x.grad().to(at::kDouble), h64.grad()), tol) << what << " x's gradient against fp64";
+        EXPECT_LT(max_rel_error(d.grad().to(at::kDouble), h64.grad()), std::max(tol, unit(c.delta)))
+            << what << " delta's gradient against fp64";
+        EXPECT_LT(max_rel_error(w.grad().to(at::kDouble), w64.grad()), tol) << what << " the weight's gradient against fp64";
+      }
+    }
+  }
+  // Declined: the training switch off, a bf16 x with an fp32 delta, an fp16 y from a bf16 x.
+  const at::Tensor x = at::randn({4, 64}, cuda).requires_grad_(true), w = at::rand({64}, cuda);
+  const at::Tensor d = at::randn({4, 64}, cuda.dtype(at::kBFloat16));
+  models::fused::set_add_rms_norm_train(false);
+  EXPECT_FALSE(models::fused::add_rms_norm_to(x, d, w, eps, at::kBFloat16).first.defined()) << "switched off";
+  models::fused::set_add_rms_norm_train(true);
+  EXPECT_TRUE(models::fused::add_rms_norm_to(x, d, w, eps, at::kBFloat16).first.defined()) << "switched on";
+  const at::Tensor xb = x.detach().to(at::kBFloat16).requires_grad_(true), wb = w.to(at::kBFloat16);
+  EXPECT_FALSE(models::fused::add_rms_norm_to(xb, d.to(at::kFloat), wb, eps, at::kBFloat16).first.defined())
+      << "a bf16 x with an fp32 delta";
+  EXPECT_FALSE(models::fused::add_rms_norm_to(xb, d, wb, eps, at::kHalf).first.defined()) << "an fp16 y from bf16";
+  EXPECT_FALSE(models::fused::add_rms_norm_to(x, d.t().contiguous().t(), w, eps, at::kFloat).first.defined())
+      << "a strided delta";
+}
+
+// A tiny Qwen2 (tests/data/models/qwen2, fp32 master weights) in a training forward and backward,
+// under bf16 autocast (the student's setting) and in plain fp32: with DISTILL_FUSED_ADD_NORM_TRAIN
+// each layer's residual adds go into the RMSNorm after them (causal_lm.cpp's deferred loop, the
+// autograd Function of fused::add_rms_norm_to), else the plain loop runs the adds apart. The
+// logits and the loss are the same to the bit, every parameter's gradient to fp32 rounding.
+TEST(FusedOpsCuda, FusedResidualNormInTrainingKeepsTheLossAndTheGradients) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  ASSERT_TRUE(models::fused::add_rms_norm_train_on()) << "on by default";
+  models::CausalLM model = models::load_model(testing::model_dir("qwen2"), {at::kFloat, at::kCUDA, true});
+  ASSERT_TRUE(model->spec().pre_norm);
+  const std::int64_t V = model->spec().vocab_size;
+  at::manual_seed(21);
+  const at::Tensor ids = at::randint(0, V, {2, 33}, at::TensorOptions(at::kCUDA).dtype(at::kLong));
+  const at::Tensor targets = at::randint(0, V, {2 * 33}, at::TensorOptions(at::kCUDA).dtype(at::kLong));
+  for (const bool autocast : {true, false}) {
+    struct Run {
+      at::Tensor logits, loss;
+      std::vector<at::Tensor> grads;
+      std::string last_node;
+    };
+    std::vector<Run> runs;
+    for (const bool on : {true, false}) {
+      models::fused::set_add_rms_norm_train(on);
+      model->zero_grad();
+      Run r;
+      at::Tensor hidden;
+      {
+        const AutocastScope scope(c10::DeviceType::CUDA, autocast, at::kBFloat16);
+        hidden = model->hidden_states(ids);
+        r.logits = model->logits(hidden);
+      }
+      r.last_node = hidden.grad_fn() ? hidden.grad_fn()->name() : "";
+      r.loss = at::cross_entropy_loss(r.logits.to(at::kFloat).view({-1, V}), targets);
+      r.loss.backward();
+      for (const auto& p : model->named_parameters()) {
+        ASSERT_TRUE(p.value().grad().defined()) << p.key();
+        r.grads.push_back(p.value().grad().clone());
+      }
+      runs.push_back(std::move(r));
+    }
+    models::fused::set_add_rms_norm_train(true);
+    const std::string what = autocast ? "bf16 autocast" : "fp32";
+    // The switch decides the path: the final norm is the fused add + norm only with it on.
+    EXPECT_NE(runs[0].last_node.find("AddRmsNormFn"), std::string::npos) << what << ": " << runs[0].last_node;
+    EXPECT_EQ(runs[1].last_node.find("AddRmsNormFn"), std::string::npos) << what << ": " << runs[1].last_node;
+    EXPECT_TRUE(at::equal(runs[0].logits, runs[1].logits)) << what;
+    EXPECT_TRUE(at::equal(runs[0].loss, runs[1].loss)) << what;
+    std::size_t i = 0;
+    for (const auto& p : model->named_parameters()) {
+      EXPECT_LT(max_rel_error(runs[0].grads[i], runs[1].grads[i]), 1e-5) << what << " " << p.key();
+      ++i;
+    }
+  }
 }
 
 }  // namespace

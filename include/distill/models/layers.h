@@ -44,7 +44,9 @@ at::Tensor rope_inv_freq(const ModelSpec& spec, const at::Device& device);
 // positions: (B, T) or (T) int64. Tables are in `dtype` unless the spec rotates in fp32.
 RopeTables rope_tables(const at::Tensor& inv_freq, const at::Tensor& positions, at::ScalarType dtype);
 // x: (B, heads, T, D) -> rotated, same dtype as x.
-at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables, bool in_fp32);
+// store_to: see fused::rope (a consumer that casts the result to x's type anyway may pass that type).
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables, bool in_fp32,
+                      at::ScalarType store_to = at::ScalarType::Undefined);
 
 // Masks shared by every layer of one forward pass.
 struct AttentionMasks {
