@@ -18,6 +18,7 @@
 #include "distill/util/autocast.h"
 #include "distill/util/env_switch.h"
 #include "distill/util/mixed_gemm.h"
+#include "distill/util/tuned_gemm.h"
 
 #if DISTILL_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -52,7 +53,7 @@ at::Tensor product(const at::Tensor& a, const at::Tensor& b, at::ScalarType dtyp
   if (dtype == at::kFloat && a.scalar_type() != at::kFloat) {
     if (at::Tensor out = mm_fp32(a, b); out.defined()) return out;
   }
-  return at::mm(a, b).to(dtype);
+  return mm_tuned_or_aten(a, b).to(dtype);
 }
 
 // ---- x W^T + b, fp32 weight under autocast
@@ -66,7 +67,7 @@ class MixedLinearFn : public torch::autograd::Function<MixedLinearFn> {
     const at::Tensor wc = weight.to(cd);
     // No bias is an empty tensor: autograd's Function inputs must all be defined.
     const bool has_bias = bias.numel() > 0;
-    at::Tensor y = has_bias ? at::addmm(bias.to(cd), xc, wc.t()) : at::mm(xc, wc.t());
+    at::Tensor y = linear_tuned_or_aten(xc, wc, has_bias ? bias.to(cd) : at::Tensor());
     ctx->save_for_backward({xc, wc});
     ctx->saved_data["has_bias"] = has_bias;
     ctx->saved_data["x_type"] = static_cast<std::int64_t>(x.scalar_type());
@@ -106,7 +107,7 @@ class GateUpFn : public torch::autograd::Function<GateUpFn> {
     variable_list out;
     for (std::int64_t block = 0; block < 2; ++block) {
       const at::Tensor w = wc.narrow(0, block * I, I);
-      out.push_back((has_bias ? at::addmm(bc.narrow(0, block * I, I), xc, w.t()) : at::mm(xc, w.t())).view(sizes));
+      out.push_back(linear_tuned_or_aten(xc, w, has_bias ? bc.narrow(0, block * I, I) : at::Tensor()).view(sizes));
     }
     ctx->save_for_backward({xc, wc});
     ctx->saved_data["has_bias"] = has_bias;
@@ -180,7 +181,7 @@ at::Tensor weight_grad(const at::Tensor& gy, const at::Tensor& x, at::ScalarType
   if (dtype == at::kFloat && gy.scalar_type() != at::kFloat) {
     if (at::Tensor gw = mm_fp32(gy.t(), x); gw.defined()) return gw;
   }
-  return at::mm(gy.t(), x).to(dtype);
+  return mm_tuned_or_aten(gy.t(), x).to(dtype);
 }
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {

@@ -10,11 +10,14 @@
 
 #include "distill/util/env_switch.h"
 #include "distill/util/errors.h"
+#include "distill/util/tuned_gemm.h"
 
 #if DISTILL_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cublas_v2.h>
+
+#include "blas_operand.h"
 #endif
 
 namespace distill {
@@ -42,28 +45,8 @@ void set_mixed_gemm(bool on) {
 
 namespace {
 
-// One operand as cuBLAS sees it. cuBLAS is column-major; the row-major product C = A B is computed
-// as C^T = B^T A^T, and a row-major (R, C) matrix with unit column stride is, to cuBLAS, its
-// transpose with leading dimension = its row stride. So an operand with unit column stride goes in
-// untransposed (its memory already holds the transpose cuBLAS wants), one with unit row stride goes
-// in transposed.
-struct Operand {
-  cublasOperation_t op = CUBLAS_OP_N;
-  std::int64_t ld = 0;
-};
-
-bool operand(const at::Tensor& t, Operand* out) {
-  const std::int64_t rows = t.size(0), cols = t.size(1);
-  if (t.stride(1) == 1 && (rows <= 1 || t.stride(0) >= cols)) {
-    *out = {CUBLAS_OP_N, std::max<std::int64_t>(t.stride(0), std::max<std::int64_t>(cols, 1))};
-    return true;
-  }
-  if (t.stride(0) == 1 && (cols <= 1 || t.stride(1) >= rows)) {
-    *out = {CUBLAS_OP_T, std::max<std::int64_t>(t.stride(1), std::max<std::int64_t>(rows, 1))};
-    return true;
-  }
-  return false;
-}
+using blas::Operand;
+using blas::operand;
 
 bool fits_int(std::int64_t v) { return v >= 0 && v <= std::numeric_limits<int>::max(); }
 
@@ -95,6 +78,8 @@ bool mm_into_fp32(const at::Tensor& c, const at::Tensor& a, const at::Tensor& b,
   if (!fits_int(M) || !fits_int(N) || !fits_int(K) || !fits_int(oa.ld) || !fits_int(ob.ld) || !fits_int(ldc)) {
     return false;
   }
+  // Large products through cuBLASLt's fastest algorithm for the shape (tuned_gemm.h), where it applies.
+  if (tuned_mm_into(c, a, b, beta, {})) return true;
   const c10::cuda::CUDAGuard guard(a.device());
   cublasHandle_t handle = at::cuda::getCurrentCUDABlasHandle();  // on the current stream
   const float alpha = 1.0f;

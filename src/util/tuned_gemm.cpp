@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -26,6 +27,8 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cublasLt.h>
 #include <cuda_runtime.h>
+
+#include "blas_operand.h"
 #endif
 
 namespace distill {
@@ -36,9 +39,18 @@ bool g_enabled = env_switch("DISTILL_TUNED_GEMM", true);
 #else
 bool g_enabled = false;
 #endif
-// 2 M N K: about 0.13 ms on an H200. Smaller products are left to ATen: their candidates differ by
-// less than the timing's noise.
-std::atomic<double> g_min_flops{1e11};
+// 2 M N K: 1e10 is about 15 us on an H200, a Qwen2.5-0.5B student's smallest product at 8192
+// tokens (its o product; scripts/experiments/gemm_algos.cu found candidates 5-13% faster than the
+// heuristic's first for its products). Smaller ones are left to ATen. DISTILL_TUNED_GEMM_MIN_FLOP
+// sets it (for A/Bs).
+double min_flops_from_env() {
+  const char* v = std::getenv("DISTILL_TUNED_GEMM_MIN_FLOP");
+  if (v == nullptr || *v == '\0') return 1e10;
+  char* end = nullptr;
+  const double d = std::strtod(v, &end);
+  return end != v && d >= 0 ? d : 1e10;
+}
+std::atomic<double> g_min_flops{min_flops_from_env()};
 // A shape is tuned at its second product: training repeats its shapes every step, while a run
 // whose shapes keep changing (prompts of many lengths) would otherwise time candidates for each.
 std::atomic<int> g_min_uses{2};
@@ -59,6 +71,7 @@ void set_tuned_gemm(bool on) {
 }
 
 void set_tuned_gemm_min_flops(double flops) { g_min_flops = flops; }
+double tuned_gemm_min_flops() { return g_min_flops.load(); }
 void set_tuned_gemm_min_uses(int uses) { g_min_uses = uses; }
 std::int64_t tuned_gemm_shapes() { return g_shapes.load(); }
 std::int64_t tuned_gemm_products() { return g_products.load(); }
@@ -67,6 +80,11 @@ int tuned_gemm_last_choice() { return g_last_choice.load(); }
 at::Tensor linear_tuned_or_aten(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   if (at::Tensor y = tuned_linear(x, weight, bias); y.defined()) return y;
   return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
+}
+
+at::Tensor mm_tuned_or_aten(const at::Tensor& a, const at::Tensor& b) {
+  if (at::Tensor c = tuned_mm(a, b); c.defined()) return c;
+  return at::mm(a, b);
 }
 
 #if DISTILL_WITH_CUDA
@@ -99,9 +117,13 @@ std::uint32_t alignment(const void* p) {
   return align;
 }
 
-// Everything the algorithm's choice depends on.
-using Key = std::tuple<int, int, std::int64_t, std::int64_t, std::int64_t, bool, std::uint32_t, std::uint32_t,
-                       std::uint32_t>;  // device, dtype, M, N, K, bias, alignments of weight, x, out
+using blas::Operand;
+using blas::operand;
+
+// Everything the algorithm's choice depends on: device, operand dtype, result dtype, M, N, K, the
+// operands' ops and leading dimensions, the result's, bias, beta != 0, and the alignments of b, a, c.
+using Key = std::tuple<int, int, int, std::int64_t, std::int64_t, std::int64_t, int, int, std::int64_t, std::int64_t,
+                       std::int64_t, bool, bool, std::uint32_t, std::uint32_t, std::uint32_t>;
 
 struct Choice {
   cublasLtMatmulAlgo_t algo;
@@ -116,31 +138,41 @@ std::mutex g_mutex;
 std::map<Key, Choice> g_choices;
 std::map<Key, int> g_sightings;  // products of a shape not tuned yet
 
-// The descriptors of y (M, N) = x (M, K) W^T (N, K) (+ b), in cuBLASLt's column-major terms:
-// y^T (N, M) = W (as the column-major (K, N) matrix it is in memory, transposed) times x^T (K, M).
+// The descriptors of the row-major c (M, N) = a (M, K) b (K, N) (+ bias (N)) (+ beta c), in
+// cuBLASLt's column-major terms: c^T (N, M) = b^T (N, K) a^T (K, M), so cuBLASLt's first operand is
+// b and its second a.
 struct Product {
   cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t w = nullptr, x = nullptr, y = nullptr;
+  cublasLtMatrixLayout_t b = nullptr, a = nullptr, c = nullptr;
 
-  Product(cudaDataType_t type, std::int64_t M, std::int64_t N, std::int64_t K, std::int64_t ldw, const void* bias) {
+  Product(cudaDataType_t type, cudaDataType_t c_type, std::int64_t M, std::int64_t N, std::int64_t K,
+          const Operand& ob, const Operand& oa, std::int64_t ldc, const void* bias) {
     check(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
-    const cublasOperation_t t = CUBLAS_OP_T, n = CUBLAS_OP_N;
-    check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)), "descriptor");
-    check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &n, sizeof(n)), "descriptor");
+    check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ob.op, sizeof(ob.op)), "descriptor");
+    check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &oa.op, sizeof(oa.op)), "descriptor");
     if (bias != nullptr) {
       const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
       check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
             "descriptor");
       check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), "descriptor");
     }
-    check(cublasLtMatrixLayoutCreate(&w, type, K, N, ldw), "layout");
-    check(cublasLtMatrixLayoutCreate(&x, type, K, M, K), "layout");
-    check(cublasLtMatrixLayoutCreate(&y, type, N, M, N), "layout");
+    // As stored: op(b^T) is (N, K); op N keeps it (N rows, K columns), op T stores (K, N).
+    if (ob.op == CUBLAS_OP_N) {
+      check(cublasLtMatrixLayoutCreate(&b, type, N, K, ob.ld), "layout");
+    } else {
+      check(cublasLtMatrixLayoutCreate(&b, type, K, N, ob.ld), "layout");
+    }
+    if (oa.op == CUBLAS_OP_N) {
+      check(cublasLtMatrixLayoutCreate(&a, type, K, M, oa.ld), "layout");
+    } else {
+      check(cublasLtMatrixLayoutCreate(&a, type, M, K, oa.ld), "layout");
+    }
+    check(cublasLtMatrixLayoutCreate(&c, c_type, N, M, ldc), "layout");
   }
   ~Product() {
-    if (y) cublasLtMatrixLayoutDestroy(y);
-    if (x) cublasLtMatrixLayoutDestroy(x);
-    if (w) cublasLtMatrixLayoutDestroy(w);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (b) cublasLtMatrixLayoutDestroy(b);
     if (op) cublasLtMatmulDescDestroy(op);
   }
   Product(const Product&) = delete;
@@ -148,46 +180,49 @@ struct Product {
 };
 
 struct Operands {
-  const void* w;
-  const void* x;
-  void* y;
+  const void* b;
+  const void* a;
+  void* c;
+  float beta;
 };
 
 void launch(cublasLtHandle_t lt, const Product& p, const Operands& o, const cublasLtMatmulAlgo_t& algo, void* workspace,
             std::size_t workspace_size, cudaStream_t stream) {
-  const float alpha = 1.0f, beta = 0.0f;
-  check(cublasLtMatmul(lt, p.op, &alpha, o.w, p.w, o.x, p.x, &beta, o.y, p.y, o.y, p.y, &algo, workspace,
+  const float alpha = 1.0f;
+  check(cublasLtMatmul(lt, p.op, &alpha, o.b, p.b, o.a, p.a, &o.beta, o.c, p.c, o.c, p.c, &algo, workspace,
                        workspace_size, stream),
         "matmul");
 }
 
-// Times the heuristic's candidates on the real operands (the output is written again after) and
-// returns the fastest, or the first where no other is kMargin faster.
-Choice tune(cublasLtHandle_t lt, const Product& p, const Operands& o, const at::Device& device, cudaStream_t stream,
-            std::int64_t M, std::int64_t N, std::int64_t K) {
+// Times the heuristic's candidates on the operands `o` and returns the fastest, or the first where
+// no other is kMargin faster. o.c receives the timed results: the real result where beta is 0 (it
+// is written again after), a scratch buffer where the product adds into it.
+Choice tune(cublasLtHandle_t lt, const Product& p, const Operands& o, const Operands& real, const at::Device& device,
+            cudaStream_t stream, std::int64_t M, std::int64_t N, std::int64_t K) {
   cublasLtMatmulPreference_t pref = nullptr;
   check(cublasLtMatmulPreferenceCreate(&pref), "preference");
   const std::size_t max_workspace = kMaxWorkspace;
-  const std::uint32_t aw = alignment(o.w), ax = alignment(o.x), ay = alignment(o.y);
+  // The real operands' alignments (a scratch result is better aligned than the one it stands for).
+  const std::uint32_t ab = alignment(real.b), aa = alignment(real.a), ac = alignment(real.c);
   cublasLtMatmulHeuristicResult_t results[kCandidates];
   int found = 0;
   cublasStatus_t status =
       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &max_workspace,
                                            sizeof(max_workspace));
   if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aw, sizeof(aw));
+    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ab, sizeof(ab));
   }
   if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ax, sizeof(ax));
+    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aa, sizeof(aa));
   }
   if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ay, sizeof(ay));
+    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac));
   }
   if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ay, sizeof(ay));
+    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof(ac));
   }
   if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulAlgoGetHeuristic(lt, p.op, p.w, p.x, p.y, p.y, pref, kCandidates, results, &found);
+    status = cublasLtMatmulAlgoGetHeuristic(lt, p.op, p.b, p.a, p.c, p.c, pref, kCandidates, results, &found);
   }
   cublasLtMatmulPreferenceDestroy(pref);
   check(status, "heuristic");
@@ -240,64 +275,81 @@ Choice tune(cublasLtHandle_t lt, const Product& p, const Operands& o, const at::
   return {results[usable[pick]].algo, results[usable[pick]].workspaceSize, true};
 }
 
-}  // namespace
-
-at::Tensor tuned_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (!g_enabled || !x.defined() || !weight.defined() || !x.is_cuda() || !weight.is_cuda()) return {};
-  const at::ScalarType dtype = x.scalar_type();
-  if ((dtype != at::kBFloat16 && dtype != at::kHalf) || weight.scalar_type() != dtype) return {};
-  if (x.device() != weight.device() || x.dim() < 2 || weight.dim() != 2 || x.size(-1) != weight.size(1)) return {};
-  if (bias.defined() && (!bias.is_cuda() || bias.device() != x.device() || bias.scalar_type() != dtype ||
-                         bias.dim() != 1 || bias.size(0) != weight.size(0) || !bias.is_contiguous())) {
-    return {};
-  }
-  if (at::GradMode::is_enabled() &&
-      (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()))) {
-    return {};
-  }
-  const AutocastState autocast = autocast_state(c10::DeviceType::CUDA);
-  if (autocast.enabled && autocast.dtype != dtype) return {};
-  const std::int64_t K = weight.size(1), N = weight.size(0), M = x.numel() / std::max<std::int64_t>(K, 1);
-  if (M == 0 || N == 0 || K == 0 || 2.0 * static_cast<double>(M) * N * K < g_min_flops.load()) return {};
-  if (!x.is_contiguous() || weight.stride(1) != 1 || weight.stride(0) < K) return {};
-  const std::int64_t limit = std::numeric_limits<std::int32_t>::max();
-  if (M > limit || N > limit || K > limit || weight.stride(0) > limit) return {};
-
-  const c10::cuda::CUDAGuard guard(x.device());
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream(x.device().index()).stream();
-  std::vector<std::int64_t> sizes = x.sizes().vec();
-  sizes.back() = N;
-  at::Tensor y = at::empty(sizes, x.options());
-  const Operands o{weight.data_ptr(), x.data_ptr(), y.data_ptr()};
-  const cudaDataType_t type = dtype == at::kBFloat16 ? CUDA_R_16BF : CUDA_R_16F;
-  const Product p(type, M, N, K, weight.stride(0), bias.defined() ? bias.data_ptr() : nullptr);
-  const Key key{x.device().index(), static_cast<int>(dtype), M, N, K, bias.defined(), alignment(o.w),
-                alignment(o.x), alignment(o.y)};
+cublasLtHandle_t lt_handle() {
 #if TORCH_VERSION_MAJOR >= 2
-  cublasLtHandle_t lt = at::cuda::getCurrentCUDABlasLtHandle();
+  return at::cuda::getCurrentCUDABlasLtHandle();
 #else
   static cublasLtHandle_t lt = [] {
     cublasLtHandle_t h = nullptr;
     check(cublasLtCreate(&h), "handle");
     return h;
   }();
+  return lt;
 #endif
+}
+
+}  // namespace
+
+bool tuned_mm_into(const at::Tensor& c, const at::Tensor& a, const at::Tensor& b, float beta, const at::Tensor& bias) {
+  if (!g_enabled || !a.defined() || !b.defined() || !c.defined() || !a.is_cuda() || !b.is_cuda() || !c.is_cuda()) {
+    return false;
+  }
+  const at::ScalarType dtype = a.scalar_type();
+  if ((dtype != at::kBFloat16 && dtype != at::kHalf) || b.scalar_type() != dtype) return false;
+  if (c.scalar_type() != dtype && c.scalar_type() != at::kFloat) return false;
+  if (a.device() != b.device() || a.device() != c.device() || a.dim() != 2 || b.dim() != 2 || c.dim() != 2) return false;
+  const std::int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  if (b.size(0) != K || c.size(0) != M || c.size(1) != N) return false;
+  if (bias.defined() && (!bias.is_cuda() || bias.device() != a.device() || bias.scalar_type() != dtype ||
+                         c.scalar_type() != dtype ||
+                         bias.dim() != 1 || bias.size(0) != N || !bias.is_contiguous() || beta != 0.0f)) {
+    return false;
+  }
+  if (at::GradMode::is_enabled() &&
+      (a.requires_grad() || b.requires_grad() || c.requires_grad() || (bias.defined() && bias.requires_grad()))) {
+    return false;
+  }
+  if (M == 0 || N == 0 || K == 0 || 2.0 * static_cast<double>(M) * N * K < g_min_flops.load()) return false;
+  Operand oa, ob;
+  if (!operand(a, &oa) || !operand(b, &ob)) return false;
+  if (c.stride(1) != 1 || (M > 1 && c.stride(0) < N)) return false;
+  const std::int64_t ldc = std::max<std::int64_t>(c.stride(0), N);
+  const std::int64_t limit = std::numeric_limits<std::int32_t>::max();
+  if (M > limit || N > limit || K > limit || oa.ld > limit || ob.ld > limit || ldc > limit) return false;
+
+  const c10::cuda::CUDAGuard guard(a.device());
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream(a.device().index()).stream();
+  const cudaDataType_t type = dtype == at::kBFloat16 ? CUDA_R_16BF : CUDA_R_16F;
+  const cudaDataType_t c_type = c.scalar_type() == at::kFloat ? CUDA_R_32F : type;
+  const Operands o{b.data_ptr(), a.data_ptr(), c.data_ptr(), beta};
+  const Product p(type, c_type, M, N, K, ob, oa, ldc, bias.defined() ? bias.data_ptr() : nullptr);
+  const Key key{a.device().index(), static_cast<int>(dtype), static_cast<int>(c.scalar_type()), M, N, K,
+                static_cast<int>(ob.op), static_cast<int>(oa.op), ob.ld, oa.ld, ldc, bias.defined(), beta != 0.0f,
+                alignment(o.b), alignment(o.a), alignment(o.c)};
+  cublasLtHandle_t lt = lt_handle();
 
   Choice choice;
   {
     std::lock_guard<std::mutex> lock(g_mutex);
     auto it = g_choices.find(key);
     if (it == g_choices.end()) {
-      if (g_choices.size() >= kMaxShapes) return {};
+      if (g_choices.size() >= kMaxShapes) return false;
       if (g_sightings.size() >= kMaxSightings) g_sightings.clear();
-      if (++g_sightings[key] < g_min_uses.load()) return {};
+      if (++g_sightings[key] < g_min_uses.load()) return false;
       g_sightings.erase(key);
       cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
       check(cudaStreamIsCapturing(stream, &capture), "stream query");
-      if (capture != cudaStreamCaptureStatusNone) return {};  // timing would break the capture
+      if (capture != cudaStreamCaptureStatusNone) return false;  // timing would break the capture
       Choice tuned;
       try {
-        tuned = tune(lt, p, o, x.device(), stream, M, N, K);
+        // A product that adds into c is timed into a zeroed copy of c's shape, so c keeps its sum.
+        at::Tensor scratch;
+        Operands timed = o;
+        if (beta != 0.0f) {
+          scratch = at::zeros({M, ldc}, c.options());
+          timed.c = scratch.data_ptr();
+        }
+        tuned = tune(lt, p, timed, o, a.device(), stream, M, N, K);
       } catch (const Error& e) {
         // No algorithm, or one that failed while being timed: this shape stays with ATen.
         log::warn("products: {} x {} x {} stays with ATen ({})", M, N, K, e.what());
@@ -307,19 +359,45 @@ at::Tensor tuned_linear(const at::Tensor& x, const at::Tensor& weight, const at:
     }
     choice = it->second;
   }
-  if (!choice.usable) return {};
+  if (!choice.usable) return false;
   at::Tensor workspace;
   if (choice.workspace > 0) {
-    workspace = at::empty({static_cast<std::int64_t>(choice.workspace)}, x.options().dtype(at::kByte));
+    workspace = at::empty({static_cast<std::int64_t>(choice.workspace)}, a.options().dtype(at::kByte));
   }
   launch(lt, p, o, choice.algo, workspace.defined() ? workspace.data_ptr() : nullptr, choice.workspace, stream);
   ++g_products;
+  return true;
+}
+
+at::Tensor tuned_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (!g_enabled || !x.defined() || !weight.defined() || !x.is_cuda() || !weight.is_cuda()) return {};
+  const at::ScalarType dtype = x.scalar_type();
+  if ((dtype != at::kBFloat16 && dtype != at::kHalf) || weight.scalar_type() != dtype) return {};
+  if (x.device() != weight.device() || x.dim() < 2 || weight.dim() != 2 || x.size(-1) != weight.size(1)) return {};
+  if (bias.defined() && bias.scalar_type() != dtype) return {};
+  const AutocastState autocast = autocast_state(c10::DeviceType::CUDA);
+  if (autocast.enabled && autocast.dtype != dtype) return {};
+  if (!x.is_contiguous() || weight.stride(1) != 1) return {};
+  const std::int64_t K = weight.size(1), N = weight.size(0), M = x.numel() / std::max<std::int64_t>(K, 1);
+  std::vector<std::int64_t> sizes = x.sizes().vec();
+  sizes.back() = N;
+  at::Tensor y = at::empty(sizes, x.options());
+  if (M == 0 || !tuned_mm_into(y.view({M, N}), x.view({M, K}), weight.t(), 0.0f, bias)) return {};
   return y;
+}
+
+at::Tensor tuned_mm(const at::Tensor& a, const at::Tensor& b) {
+  if (!g_enabled || !a.defined() || !b.defined() || !a.is_cuda() || a.dim() != 2 || b.dim() != 2) return {};
+  at::Tensor c = at::empty({a.size(0), b.size(1)}, a.options());
+  if (!tuned_mm_into(c, a, b, 0.0f, {})) return {};
+  return c;
 }
 
 #else
 
 at::Tensor tuned_linear(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
+bool tuned_mm_into(const at::Tensor&, const at::Tensor&, const at::Tensor&, float, const at::Tensor&) { return false; }
+at::Tensor tuned_mm(const at::Tensor&, const at::Tensor&) { return {}; }
 
 #endif
 

@@ -13,6 +13,7 @@
 #include "distill/io/safetensors.h"
 #include "distill/models/loader.h"
 #include "distill/util/autocast.h"
+#include "distill/util/mixed_gemm.h"
 #include "distill/util/tuned_gemm.h"
 #include "model_fixtures.h"
 
@@ -23,16 +24,17 @@ using testing::max_rel_error;
 
 // Tunes every product, however small, for the test's length; restores the defaults after.
 struct TuneEverything {
-  TuneEverything() {
+  TuneEverything() : min_flops(tuned_gemm_min_flops()) {
     set_tuned_gemm(true);
     set_tuned_gemm_min_flops(0);
     set_tuned_gemm_min_uses(1);
   }
   ~TuneEverything() {
     set_tuned_gemm(true);
-    set_tuned_gemm_min_flops(1e11);
+    set_tuned_gemm_min_flops(min_flops);
     set_tuned_gemm_min_uses(2);
   }
+  const double min_flops;
 };
 
 at::Tensor reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
@@ -77,6 +79,56 @@ TEST(TunedGemmCuda, ProductsAreAsCloseToFp64AsAtensAre) {
   }
 }
 
+// The products of the student's backward and the loss's head gradient: any layout of the operands
+// (transposed views), fp32 or bf16 results, and beta 1 (summing into c; the candidates are timed on
+// a scratch result, so the first product's sum is right too). Against fp64 products.
+TEST(TunedGemmCuda, ProductsOfAnyLayoutAndFp32SumsAreRight) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  TuneEverything tune;
+  at::NoGradGuard no_grad;
+  at::manual_seed(11);
+  const auto bf16 = at::TensorOptions(at::kCUDA).dtype(at::kBFloat16);
+  const std::int64_t M = 320, K = 448, N = 192;
+  for (const bool a_t : {false, true}) {
+    for (const bool b_t : {false, true}) {
+      for (const at::ScalarType out : {at::kFloat, at::kBFloat16}) {
+        for (const float beta : {0.0f, 1.0f}) {
+          if (out == at::kBFloat16 && beta != 0.0f) continue;
+          const std::string what = std::string("a") + (a_t ? "^T" : "") + " b" + (b_t ? "^T" : "") + " -> " +
+                                   c10::toString(out) + " beta " + std::to_string(beta);
+          const at::Tensor a = a_t ? at::randn({K, M}, bf16).t() : at::randn({M, K}, bf16);
+          const at::Tensor b = b_t ? at::randn({N, K}, bf16).t() : at::randn({K, N}, bf16);
+          const at::Tensor c0 = at::randn({M, N}, bf16.dtype(out));
+          const at::Tensor c = c0.clone();
+          const std::int64_t before = tuned_gemm_products();
+          ASSERT_TRUE(tuned_mm_into(c, a, b, beta, {})) << what;
+          EXPECT_EQ(tuned_gemm_products(), before + 1) << what;
+          const at::Tensor exact = at::mm(a.to(at::kDouble), b.to(at::kDouble)) + beta * c0.to(at::kDouble);
+          // fp32: the sum of K products of bf16 values in fp32 (about K * 2^-24 of their size);
+          // bf16: one rounding to bf16.
+          EXPECT_LT(max_rel_error(c, exact), out == at::kFloat ? 1e-5 : 8e-3) << what;
+          const at::Tensor again = c0.clone();
+          ASSERT_TRUE(tuned_mm_into(again, a, b, beta, {})) << what << " (tuned)";
+          EXPECT_TRUE(at::equal(again, c)) << what << ": the same algorithm gives the same bits";
+        }
+      }
+    }
+  }
+  // The fp32-result products of mixed_gemm.h go this way where they are large enough.
+  const at::Tensor a = at::randn({M, K}, bf16), b = at::randn({K, N}, bf16);
+  const std::int64_t before = tuned_gemm_products();
+  const at::Tensor c = mm_fp32(a, b);
+  ASSERT_TRUE(c.defined());
+  EXPECT_EQ(tuned_gemm_products(), before + 1);
+  EXPECT_LT(max_rel_error(c, at::mm(a.to(at::kDouble), b.to(at::kDouble))), 1e-5);
+  // What it leaves to others: fp32 operands, mixed dtypes, a bias with beta 1, an fp16 result.
+  const at::Tensor c32 = at::empty({M, N}, bf16.dtype(at::kFloat));
+  EXPECT_FALSE(tuned_mm_into(c32, a.to(at::kFloat), b.to(at::kFloat), 0.0f, {}));
+  EXPECT_FALSE(tuned_mm_into(c32, a, b.to(at::kHalf), 0.0f, {}));
+  EXPECT_FALSE(tuned_mm_into(at::empty({M, N}, bf16), a, b, 1.0f, at::zeros({N}, bf16)));
+  EXPECT_FALSE(tuned_mm_into(at::empty({M, N}, bf16.dtype(at::kHalf)), a, b, 0.0f, {}));
+}
+
 TEST(TunedGemmCuda, EachShapeIsTunedOnce) {
   ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
   TuneEverything tune;
@@ -98,6 +150,7 @@ TEST(TunedGemmCuda, EachShapeIsTunedOnce) {
 // (a prompt of a new length) costs no timing.
 TEST(TunedGemmCuda, AShapeIsTunedAtItsSecondProduct) {
   ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  const double min_flops = tuned_gemm_min_flops();
   set_tuned_gemm_min_flops(0);
   at::NoGradGuard no_grad;
   const auto opts = at::TensorOptions(at::kCUDA).dtype(at::kBFloat16);
@@ -107,7 +160,7 @@ TEST(TunedGemmCuda, AShapeIsTunedAtItsSecondProduct) {
   EXPECT_EQ(tuned_gemm_shapes(), shapes);
   EXPECT_TRUE(tuned_linear(x, w, {}).defined());
   EXPECT_EQ(tuned_gemm_shapes(), shapes + 1);
-  set_tuned_gemm_min_flops(1e11);
+  set_tuned_gemm_min_flops(min_flops);
 }
 
 TEST(TunedGemmCuda, LeavesWhatItDoesNotCoverToAten) {
