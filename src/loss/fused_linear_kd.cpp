@@ -51,6 +51,9 @@ struct Chunked {
   KdLossOutput out;
   at::Tensor grad_hidden;  // (N, Es) fp32, d loss / d student hidden; undefined unless asked
   at::Tensor grad_weight;  // (Vs, Es) fp32, d loss / d student weight; undefined unless asked
+  // The gradients above are sums over tokens: times grad_scale (1 / counted tokens, ()) they are the
+  // loss's. Left to backward, which multiplies by it and the upstream gradient in one pass.
+  at::Tensor grad_scale;
 };
 
 [[noreturn]] void fail(const std::string& what) {
@@ -112,7 +115,8 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
   at::Tensor kd = at::zeros({}, fp32), ce = at::zeros({}, fp32);
   at::Tensor teacher_entropy = at::zeros({}, fp32), student_entropy = at::zeros({}, fp32);
   if (grad_hidden) r.grad_hidden = at::empty({n_rows, hs.size(1)}, fp32);
-  if (grad_weight) r.grad_weight = at::zeros({vs, hs.size(1)}, fp32);
+  // Written by the first chunk's product (beta 0), summed into by the others.
+  if (grad_weight) r.grad_weight = n_rows > 0 ? at::empty({vs, hs.size(1)}, fp32) : at::zeros({vs, hs.size(1)}, fp32);
 
   for (std::int64_t start = 0; start < n_rows; start += options.chunk_tokens) {
     const std::int64_t n = std::min(options.chunk_tokens, n_rows - start);
@@ -155,10 +159,19 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
     }
     if (grad_weight) {
       // (Vs, Es): on CUDA one product that adds into the fp32 sum; else ATen's product, then the add.
+      const bool first = start == 0;
       if (hs.scalar_type() == at::kFloat) {
-        r.grad_weight.addmm_(g.t(), h);
-      } else if (!mm_into_fp32(r.grad_weight, g.t(), h, 1.0f)) {
-        r.grad_weight.add_(at::mm(g.t(), h));
+        if (first) {
+          at::mm_out(r.grad_weight, g.t(), h);
+        } else {
+          r.grad_weight.addmm_(g.t(), h);
+        }
+      } else if (!mm_into_fp32(r.grad_weight, g.t(), h, first ? 0.0f : 1.0f)) {
+        if (first) {
+          r.grad_weight.copy_(at::mm(g.t(), h));
+        } else {
+          r.grad_weight.add_(at::mm(g.t(), h));
+        }
       }
     }
   }
@@ -185,8 +198,7 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
   } else {
     r.out.loss = r.out.kd_loss * alpha + r.out.ce_loss * (1.0 - alpha);
   }
-  if (grad_hidden) r.grad_hidden.mul_(inv_tokens);
-  if (grad_weight) r.grad_weight.mul_(inv_tokens);
+  r.grad_scale = inv_tokens;
   return r;
 }
 
@@ -207,6 +219,7 @@ class FusedLinearKd : public torch::autograd::Function<FusedLinearKd> {
     Chunked r = run_chunks(extras.inputs, extras.options, extras.grad_hidden, extras.grad_weight);
     if (r.grad_hidden.defined()) ctx->saved_data["grad_hidden"] = r.grad_hidden;
     if (r.grad_weight.defined()) ctx->saved_data["grad_weight"] = r.grad_weight;
+    ctx->saved_data["grad_scale"] = r.grad_scale;
     ctx->saved_data["hidden_dtype"] = static_cast<std::int64_t>(hidden.scalar_type());
     ctx->saved_data["weight_dtype"] = static_cast<std::int64_t>(weight.scalar_type());
     *extras.out = r.out;
@@ -215,11 +228,19 @@ class FusedLinearKd : public torch::autograd::Function<FusedLinearKd> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const at::Tensor& go = grad_out[0];  // ()
+    // The sums over tokens are scaled in place (one pass over the (Vs, Es) fp32 head gradient), so
+    // they serve one backward only.
+    if (ctx->saved_data.count("consumed") != 0) {
+      throw Error(ExitCode::kInternal, "the fused KD loss's backward ran twice on one forward",
+                  "run the loss forward again for each backward");
+    }
+    ctx->saved_data["consumed"] = true;
+    const at::Tensor scale = go.defined() ? ctx->saved_data["grad_scale"].toTensor() * go.to(at::kFloat) : at::Tensor();
     const auto scaled = [&](const char* key, const char* dtype_key) {
       auto it = ctx->saved_data.find(key);
       if (it == ctx->saved_data.end() || !go.defined()) return at::Tensor();
       const auto dtype = static_cast<at::ScalarType>(ctx->saved_data[dtype_key].toInt());
-      return (it->second.toTensor() * go).to(dtype);
+      return it->second.toTensor().mul_(scale).to(dtype);
     };
     return {scaled("grad_hidden", "hidden_dtype"), scaled("grad_weight", "weight_dtype"), at::Tensor()};
   }
