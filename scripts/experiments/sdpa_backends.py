@@ -7,7 +7,7 @@ on the H200 in the traces). This times forward, and forward + backward for the s
 backend forced with torch.nn.attention.sdpa_kernel, with the KV heads grouped (enable_gqa) and, where
 a backend refuses that, repeated to the query heads first (what a caller would have to do).
 
-    python3 scripts/experiments/sdpa_backends.py [reps]
+    python3 scripts/experiments/sdpa_backends.py [reps] [layouts]
 """
 import sys
 
@@ -81,5 +81,53 @@ def main():
         print(f"{name:22s} default   gqa    forward {ms_f * 1e3:7.0f} us")
 
 
+def layouts():
+    """The default backend on the layouts q, k and v can come in: (B, T, H, D) memory order (views of
+    the q/k/v product, as distill's and transformers' attention take them; q and k written so by
+    RoPE, v a strided view) against contiguous (B, H, T, D); each followed by the output's reshape
+    to (B, T, H * D) for the o product (a copy where the output is not in that order)."""
+    dev = torch.device("cuda")
+    for name, (h, kv, d, backward) in SHAPES.items():
+        width = (h + 2 * kv) * d
+        qkv = torch.randn(B, T, width, device=dev, dtype=torch.bfloat16)
+        go = torch.randn(B, T, h * d, device=dev, dtype=torch.bfloat16)
+
+        def views(bhtd):
+            q, k, v = qkv.split([h * d, kv * d, kv * d], -1)
+            q = q.reshape(B, T, h, d).transpose(1, 2)
+            k = k.reshape(B, T, kv, d).transpose(1, 2)
+            v = v.reshape(B, T, kv, d).transpose(1, 2)
+            if bhtd:
+                return q.contiguous(), k.contiguous(), v.contiguous()
+            # q and k as RoPE writes them: their own buffers in (B, T, H, D) order; v the product's view.
+            q_btd = torch.empty(B, T, h, d, device=dev, dtype=torch.bfloat16).transpose(1, 2).copy_(q)
+            k_btd = torch.empty(B, T, kv, d, device=dev, dtype=torch.bfloat16).transpose(1, 2).copy_(k)
+            return q_btd, k_btd, v.detach()
+
+        for bhtd in (False, True):
+            q, k, v = views(bhtd)
+            q.requires_grad_(backward)
+            k.requires_grad_(backward)
+            v.requires_grad_(backward)
+
+            def fwd():
+                o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+                return o.transpose(1, 2).reshape(B, T, h * d)
+
+            def fwd_bwd():
+                torch.autograd.grad(fwd(), (q, k, v), go)
+
+            with torch.no_grad():
+                ms_f = timed(fwd)
+            line = (f"{name:22s} layout {'(B, H, T, D) contiguous' if bhtd else '(B, T, H, D) order   '}: forward "
+                    f"{ms_f * 1e3:6.0f} us")
+            if backward:
+                line += f", forward+backward {timed(fwd_bwd) * 1e3:6.0f} us"
+            print(line, flush=True)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[2] == "layouts":
+        layouts()
+        sys.exit(0)
     main()
