@@ -38,6 +38,31 @@ __global__ void fill(__nv_bfloat16* p, size_t n, unsigned seed) {
   }
 }
 
+// Mean milliseconds of `reps` launches after 3 warm-up ones, by CUDA events on `stream`.
+template <typename Launch>
+float mean_ms(int reps, cudaStream_t stream, cudaEvent_t e0, cudaEvent_t e1, Launch&& launch) {
+  for (int i = 0; i < 3; ++i) launch();
+  CK(cudaEventRecord(e0, stream));
+  for (int i = 0; i < reps; ++i) launch();
+  CK(cudaEventRecord(e1, stream));
+  CK(cudaEventSynchronize(e1));
+  float ms = 0;
+  CK(cudaEventElapsedTime(&ms, e0, e1));
+  return ms / reps;
+}
+
+// cuBLASLt's heuristic candidates (up to 32) for a product, within the workspace.
+int candidates(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
+               cublasLtMatrixLayout_t lc, size_t ws_size, cublasLtMatmulHeuristicResult_t* res) {
+  cublasLtMatmulPreference_t pref;
+  CK(cublasLtMatmulPreferenceCreate(&pref));
+  CK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_size, sizeof(ws_size)));
+  int found = 0;
+  CK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 32, res, &found));
+  cublasLtMatmulPreferenceDestroy(pref);
+  return found;
+}
+
 struct Shape {
   const char* name;
   int m, n, k;  // row-major y[m, n] = x[m, k] . w[n, k]^T
@@ -84,16 +109,7 @@ void backward_products(int reps, cublasHandle_t h, cublasLtHandle_t lt, cudaStre
   fill<<<1024, 256>>>(b, max_b, 4);
   CK(cudaMemset(c, 0, max_c * 4));
   const float alpha = 1.f;
-  auto time_it = [&](auto&& launch) {
-    for (int i = 0; i < 3; ++i) launch();
-    CK(cudaEventRecord(e0, stream));
-    for (int i = 0; i < reps; ++i) launch();
-    CK(cudaEventRecord(e1, stream));
-    CK(cudaEventSynchronize(e1));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    return ms / reps;
-  };
+  auto time_it = [&](auto&& launch) { return mean_ms(reps, stream, e0, e1, launch); };
   for (const BwdShape& s : shapes) {
     const double flop = 2.0 * s.m * s.n * s.k;
     const cublasOperation_t oa = s.ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = s.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -112,12 +128,8 @@ void backward_products(int reps, cublasHandle_t h, cublasLtHandle_t lt, cudaStre
     CK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, s.ta ? s.k : s.m, s.ta ? s.m : s.k, lda));
     CK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, s.tb ? s.n : s.k, s.tb ? s.k : s.n, ldb));
     CK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, s.m, s.n, s.m));
-    cublasLtMatmulPreference_t pref;
-    CK(cublasLtMatmulPreferenceCreate(&pref));
-    CK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_size, sizeof(ws_size)));
     cublasLtMatmulHeuristicResult_t res[32];
-    int found = 0;
-    CK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 32, res, &found));
+    const int found = candidates(lt, op, la, lb, lc, ws_size, res);
     float best = 1e9, first = 0;
     int best_i = -1;
     for (int i = 0; i < found; ++i) {
@@ -133,7 +145,6 @@ void backward_products(int reps, cublasHandle_t h, cublasLtHandle_t lt, cudaStre
                 "faster\n",
                 s.name, base, base2, flop / std::min(base, base2) / 1e9, first, best_i, found, best,
                 (std::min(base, base2) / best - 1) * 100);
-    cublasLtMatmulPreferenceDestroy(pref);
     cublasLtMatrixLayoutDestroy(la);
     cublasLtMatrixLayoutDestroy(lb);
     cublasLtMatrixLayoutDestroy(lc);
@@ -187,16 +198,7 @@ int main(int argc, char** argv) {
   CK(cudaEventCreate(&e1));
   const float alpha = 1.f, beta = 0.f;
 
-  auto time_it = [&](auto&& launch) {
-    for (int i = 0; i < 3; ++i) launch();
-    CK(cudaEventRecord(e0, stream));
-    for (int i = 0; i < reps; ++i) launch();
-    CK(cudaEventRecord(e1, stream));
-    CK(cudaEventSynchronize(e1));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    return ms / reps;
-  };
+  auto time_it = [&](auto&& launch) { return mean_ms(reps, stream, e0, e1, launch); };
 
   for (const Shape& s : shapes) {
     const double flop = 2.0 * s.m * s.n * s.k;
@@ -216,12 +218,8 @@ int main(int argc, char** argv) {
     CK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, s.k, s.n, s.k));
     CK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, s.k, s.m, s.k));
     CK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, s.n, s.m, s.n));
-    cublasLtMatmulPreference_t pref;
-    CK(cublasLtMatmulPreferenceCreate(&pref));
-    CK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_size, sizeof(ws_size)));
     cublasLtMatmulHeuristicResult_t res[32];
-    int found = 0;
-    CK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 32, res, &found));
+    const int found = candidates(lt, op, la, lb, lc, ws_size, res);
     float best = 1e9;
     int best_i = -1;
     for (int i = 0; i < found; ++i) {
@@ -240,7 +238,6 @@ int main(int argc, char** argv) {
     });
     std::printf("%-26s SUMMARY default %.3f/%.3f ms, best lt #%d %.3f ms: %.1f%% faster\n", s.name, base, base2, best_i,
                 best, (std::min(base, base2) / best - 1) * 100);
-    cublasLtMatmulPreferenceDestroy(pref);
     cublasLtMatrixLayoutDestroy(la);
     cublasLtMatrixLayoutDestroy(lb);
     cublasLtMatrixLayoutDestroy(lc);
