@@ -240,7 +240,11 @@ class FusedLinearKd : public torch::autograd::Function<FusedLinearKd> {
       auto it = ctx->saved_data.find(key);
       if (it == ctx->saved_data.end() || !go.defined()) return at::Tensor();
       const auto dtype = static_cast<at::ScalarType>(ctx->saved_data[dtype_key].toInt());
-      return it->second.toTensor().mul_(scale).to(dtype);
+      // Taken out of the context, so that autograd holds the only reference: it can then keep the
+      // tensor as the parameter's .grad (or add into it) instead of copying it first.
+      at::Tensor sum = it->second.toTensor();
+      ctx->saved_data.erase(it);
+      return sum.mul_(scale).to(dtype);
     };
     return {scaled("grad_hidden", "hidden_dtype"), scaled("grad_weight", "weight_dtype"), at::Tensor()};
   }
