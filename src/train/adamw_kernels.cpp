@@ -7,6 +7,7 @@
 #include <ATen/ops/_foreach_div.h>
 #include <ATen/ops/_foreach_mul.h>
 #include <ATen/ops/_foreach_sqrt.h>
+#include <ATen/ops/_foreach_sub.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -81,23 +82,23 @@ void adamw_foreach(const AdamWBatch& b, const AdamWHyper& h) {
   at::_foreach_addcdiv_(b.params, b.exp_avgs, denoms, neg_step_sizes);
 }
 
-void adamw_fused(const AdamWBatch& b, const AdamWHyper& h, const at::Tensor& grad_divisor) {
+void adamw_fused(const AdamWBatch& b, const AdamWHyper& h, const at::Tensor& grad_divisor, const at::Tensor& skip) {
 #ifdef DISTILL_HAS_FUSED_ADAMW
   if (b.params.empty()) return;
   // The kernel reads each step count (float32 on the device) as t; torch increments it first.
   at::_foreach_add_(b.fused_steps, 1);
   const std::vector<at::Tensor> no_max_exp_avg_sqs;  // amsgrad off
-  if (grad_divisor.defined()) {
-    at::_fused_adamw_(b.params, b.grads, b.exp_avgs, b.exp_avg_sqs, no_max_exp_avg_sqs, b.fused_steps, h.lr,
-                      h.beta1, h.beta2, h.weight_decay, h.eps, /*amsgrad=*/false, /*maximize=*/false, grad_divisor);
-  } else {
-    at::_fused_adamw_(b.params, b.grads, b.exp_avgs, b.exp_avg_sqs, no_max_exp_avg_sqs, b.fused_steps, h.lr,
-                      h.beta1, h.beta2, h.weight_decay, h.eps, /*amsgrad=*/false, /*maximize=*/false);
-  }
+  const c10::optional<at::Tensor> divisor = grad_divisor.defined() ? c10::optional<at::Tensor>(grad_divisor) : c10::nullopt;
+  const c10::optional<at::Tensor> found_inf = skip.defined() ? c10::optional<at::Tensor>(skip) : c10::nullopt;
+  at::_fused_adamw_(b.params, b.grads, b.exp_avgs, b.exp_avg_sqs, no_max_exp_avg_sqs, b.fused_steps, h.lr, h.beta1,
+                    h.beta2, h.weight_decay, h.eps, /*amsgrad=*/false, /*maximize=*/false, divisor, found_inf);
+  // A skipped update does not count: the counts go back by `skip` (as torch's GradScaler path does).
+  if (skip.defined()) at::_foreach_sub_(b.fused_steps, std::vector<at::Tensor>(b.fused_steps.size(), skip));
 #else
   (void)b;
   (void)h;
   (void)grad_divisor;
+  (void)skip;
   throw std::logic_error("adamw_fused: this build has no at::_fused_adamw_ (needs LibTorch >= 2.1 with CUDA)");
 #endif
 }

@@ -29,6 +29,8 @@ void adamw_foreach(const AdamWBatch& batch, const AdamWHyper& h);
 // Increments fused_steps, then one at::_fused_adamw_ call; grad_divisor (undefined, or a 0-dim fp32
 // tensor on the batch's device) divides every gradient first, inside the kernel, which writes the
 // divided gradient back. Only where fused_adamw_built().
-void adamw_fused(const AdamWBatch& batch, const AdamWHyper& h, const at::Tensor& grad_divisor = at::Tensor());
+// skip: undefined, or a float32 0-dim device tensor; 1 leaves everything as it was (torch's found_inf).
+void adamw_fused(const AdamWBatch& batch, const AdamWHyper& h, const at::Tensor& grad_divisor = at::Tensor(),
+                 const at::Tensor& skip = at::Tensor());
 
 }  // namespace distill::train::detail

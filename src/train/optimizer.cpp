@@ -120,19 +120,34 @@ AdamWImpl AdamW::choose_impl() const {
   return AdamWImpl::kFused;
 }
 
-void AdamW::step(double lr, const at::Tensor& grad_scale) {
+bool AdamW::skips_on_device() const {
+  if (choose_impl() != AdamWImpl::kFused) return false;
+  for (const Slot& s : slots_) {
+    const at::Tensor& g = s.param.grad();
+    if (g.defined() && !fused_eligible(s.param, g)) return false;
+  }
+  return true;
+}
+
+AdamW::Counted AdamW::step(double lr, const at::Tensor& grad_scale, const at::Tensor& skip) {
   if (!std::isfinite(lr) || lr < 0) throw std::invalid_argument("AdamW::step: lr must be finite and >= 0");
   at::NoGradGuard no_grad;
   const AdamWImpl impl = choose_impl();
+  Counted counted;
+  // A path that cannot skip on the device reads `skip` now.
+  if (skip.defined() && !skips_on_device() && skip.item<float>() != 0.0f) return counted;
   ++steps_;
+  counted.counted = true;
 
   // One batch per (path, decay, device, dtype): each foreach / fused call needs uniform tensors.
   using Key = std::tuple<bool, bool, std::string, int>;  // fused, decay, device, dtype
   std::map<Key, detail::AdamWBatch> batches;
-  for (Slot& s : slots_) {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
     const at::Tensor& g = s.param.grad();
     if (!g.defined()) continue;  // torch skips parameters without a gradient (state and step unchanged)
     ++s.step;
+    counted.slots.push_back(i);
     const bool fused = impl == AdamWImpl::kFused && fused_eligible(s.param, g);
     if (fused && !s.fused_step.defined()) {
       s.fused_step = at::full({}, static_cast<double>(s.step - 1), s.param.options().dtype(at::kFloat));
@@ -165,7 +180,7 @@ void AdamW::step(double lr, const at::Tensor& grad_scale) {
         if (!d.defined()) d = grad_scale.to(batch.params.front().device(), at::kFloat).reciprocal();
         divisor = d;
       }
-      detail::adamw_fused(batch, h, divisor);
+      detail::adamw_fused(batch, h, divisor, skip.defined() ? skip.to(batch.params.front().device(), at::kFloat) : skip);
       last_impl_ = AdamWImpl::kFused;
       continue;
     }
@@ -180,6 +195,15 @@ void AdamW::step(double lr, const at::Tensor& grad_scale) {
     } else {
       detail::adamw_foreach(batch, h);
     }
+  }
+  return counted;
+}
+
+void AdamW::uncount(const Counted& counted) {
+  if (!counted.counted) return;
+  --steps_;
+  for (const std::size_t i : counted.slots) {
+    if (i < slots_.size() && slots_[i].step > 0) --slots_[i].step;
   }
 }
 

@@ -23,6 +23,7 @@
 #include "distill/util/errors.h"
 #include "distill/util/logging.h"
 #include "distill/util/signals.h"
+#include "deferred_flags.h"
 
 #ifdef DISTILL_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -64,7 +65,11 @@ std::vector<Batch> split_batch(const Batch& b, std::int64_t pieces) {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+bool g_defer_finite_check = env_switch("DISTILL_DEFER_FINITE_CHECK", true);
+
 }  // namespace
+
+void set_defer_finite_check(bool on) { g_defer_finite_check = on; }
 
 struct Trainer::StepStats {
   at::Tensor loss, kd_loss, ce_loss, teacher_entropy, student_entropy;  // fp32 0-dim, device
@@ -72,6 +77,12 @@ struct Trainer::StepStats {
   double lr = 0.0;
   std::int64_t input_tokens = 0;  // tokens fed to the student (B * T summed), host-side
   bool applied = true;            // false: skipped (non-finite or fp16 overflow)
+};
+
+struct Trainer::PendingCheck {
+  std::int64_t step = 0;
+  DeferredFlags flags;      // loss finite, gradients finite
+  AdamW::Counted counted;  // what the optimizer counted, taken back if the device skipped the update
 };
 
 Trainer::Trainer(const config::Config& config, const nlohmann::ordered_json& resolved_config,
@@ -370,30 +381,35 @@ Trainer::StepStats Trainer::train_step(std::int64_t step, bool with_entropies) {
   } else {
     s.grad_norm = clip_grad_norm_(tensors, config_.optim.grad_clip);
   }
-  // The one host synchronisation of a step: was it finite?
-  const at::Tensor flags = at::stack({at::isfinite(s.loss), at::isfinite(s.grad_norm.to(at::kFloat))}).cpu();
-  const bool loss_ok = flags[0].item<bool>();
-  const bool grads_ok = flags[1].item<bool>();
-  if (loss_ok && grads_ok) {
-    optimizer_->step(s.lr, clip_scale);
-    scaler_.update(false);
-    consecutive_nonfinite_ = 0;
-  } else if (loss_ok && scaler_.enabled()) {
-    s.applied = false;
-    ++skipped_;
-    scaler_.update(true);
-    log::debug("step {}: fp16 gradients overflowed; step skipped, loss scale now {}", step + 1, scaler_.scale());
+  // Was the step finite? With bf16 or fp32 on the fused path the device skips a non-finite update
+  // by itself and the host reads the flags a step later, so that no step waits for the device
+  // (DISTILL_DEFER_FINITE_CHECK=0: read them now). fp16's loss scale needs them now.
+  const at::Tensor finite = at::stack({at::isfinite(s.loss), at::isfinite(s.grad_norm.to(at::kFloat))});
+  if (g_defer_finite_check && !scaler_.enabled() && device_.is_cuda() && optimizer_->skips_on_device()) {
+    auto pending = std::make_unique<PendingCheck>();
+    pending->step = step;
+    pending->counted = optimizer_->step(s.lr, clip_scale, finite.all().logical_not().to(at::kFloat));
+    pending->flags.start(finite);
+    settle_check();  // the step before's, done on the device by now or soon
+    pending_check_ = std::move(pending);
+    ++checks_read_late_;
   } else {
-    s.applied = false;
-    ++skipped_;
-    ++consecutive_nonfinite_;
-    log::warn("step {}: non-finite {}; step skipped ({} in a row, stopping at {})", step + 1,
-              loss_ok ? "gradients" : "loss", consecutive_nonfinite_, config_.train.max_nonfinite_steps);
-    if (consecutive_nonfinite_ >= config_.train.max_nonfinite_steps) {
-      throw Error(ExitCode::kInternal,
-                  std::to_string(consecutive_nonfinite_) + " consecutive non-finite steps at step " +
-                      std::to_string(step + 1) + "; stopping (the last checkpoint is kept)",
-                  "lower optim.lr, raise schedule.warmup_steps, keep optim.grad_clip on, or use bf16 instead of fp16");
+    settle_check();
+    const at::Tensor flags = finite.cpu();
+    const bool loss_ok = flags[0].item<bool>();
+    const bool grads_ok = flags[1].item<bool>();
+    if (loss_ok && grads_ok) {
+      optimizer_->step(s.lr, clip_scale);
+      scaler_.update(false);
+    } else if (loss_ok && scaler_.enabled()) {
+      scaler_.update(true);
+      log::debug("step {}: fp16 gradients overflowed; step skipped, loss scale now {}", step + 1, scaler_.scale());
+    }
+    if (loss_ok && !grads_ok && scaler_.enabled()) {
+      s.applied = false;
+      ++skipped_;
+    } else {
+      s.applied = count_check(step, loss_ok, grads_ok);
     }
   }
   optimizer_->zero_grad();
@@ -403,7 +419,34 @@ Trainer::StepStats Trainer::train_step(std::int64_t step, bool with_entropies) {
   return s;
 }
 
+bool Trainer::count_check(std::int64_t step, bool loss_ok, bool grads_ok) {
+  if (loss_ok && grads_ok) {
+    consecutive_nonfinite_ = 0;
+    return true;
+  }
+  ++skipped_;
+  ++consecutive_nonfinite_;
+  log::warn("step {}: non-finite {}; step skipped ({} in a row, stopping at {})", step + 1,
+            loss_ok ? "gradients" : "loss", consecutive_nonfinite_, config_.train.max_nonfinite_steps);
+  if (consecutive_nonfinite_ >= config_.train.max_nonfinite_steps) {
+    throw Error(ExitCode::kInternal,
+                std::to_string(consecutive_nonfinite_) + " consecutive non-finite steps at step " +
+                    std::to_string(step + 1) + "; stopping (the last checkpoint is kept)",
+                "lower optim.lr, raise schedule.warmup_steps, keep optim.grad_clip on, or use bf16 instead of fp16");
+  }
+  return false;
+}
+
+std::optional<bool> Trainer::settle_check() {
+  if (!pending_check_) return std::nullopt;
+  const std::unique_ptr<PendingCheck> pending = std::move(pending_check_);
+  const std::vector<bool> ok = pending->flags.finish();
+  if (!(ok[0] && ok[1])) optimizer_->uncount(pending->counted);
+  return count_check(pending->step, ok[0], ok[1]);
+}
+
 void Trainer::validate(std::int64_t step) {
+  settle_check();
   BatchSource* valid = parts_.valid;
   if (!valid) return;
   side_.join_all();  // one teacher forward at a time (a streamed teacher has one set of layer slots)
@@ -470,6 +513,7 @@ void Trainer::validate(std::int64_t step) {
 }
 
 void Trainer::save(std::int64_t step) {
+  settle_check();
   checkpoint::CheckpointData data;
   data.model = models::export_tensors(*parts_.student);
   const OptimizerState state = optimizer_->state();
@@ -526,6 +570,8 @@ TrainResult Trainer::run(checkpoint::ResumeMode mode) {
     trace.after_step(step_ - first_step);
     window_tokens += s.input_tokens;
     if (log_now) {
+      bool applied = s.applied;
+      if (const std::optional<bool> settled = settle_check()) applied = *settled;  // this step's (the log waits anyway)
       const at::Tensor values = at::stack({s.loss, s.kd_loss, s.ce_loss, s.teacher_entropy, s.student_entropy,
                                            s.grad_norm.to(at::kFloat)})
                                     .to(at::kDouble)
@@ -546,7 +592,7 @@ TrainResult Trainer::run(checkpoint::ResumeMode mode) {
                   {"tokens_per_s", last_rate},
                   {"teacher_entropy", values[3].item<double>()},
                   {"student_entropy", values[4].item<double>()},
-                  {"skipped", !s.applied}};
+                  {"skipped", !applied}};
       if (scaler_.enabled()) row["loss_scale"] = scaler_.scale();
       if (peak >= 0) row["peak_mem_gib"] = static_cast<double>(peak) / (1ull << 30);
       if (group_->is_main()) run_dir_.append_metrics(row);
@@ -557,7 +603,7 @@ TrainResult Trainer::run(checkpoint::ResumeMode mode) {
       if (std::isfinite(grad_norm) && grad_norm > 100.0) {
         log::warn("step {}: gradient norm {:.1f} > 100: training may diverge (lower optim.lr or keep optim.grad_clip)",
                   step_, grad_norm);
-      } else if (std::isfinite(grad_norm) && grad_norm < 1e-5 && s.applied) {
+      } else if (std::isfinite(grad_norm) && grad_norm < 1e-5 && applied) {
         log::warn("step {}: gradient norm {} < 1e-5: the student is barely learning (check optim.lr, the data, "
                   "loss.alpha)", step_, grad_norm);
       }
@@ -584,6 +630,7 @@ TrainResult Trainer::run(checkpoint::ResumeMode mode) {
     }
   }
   progress.clear();
+  settle_check();
   if (timer_.enabled() && group_->is_main()) {
     log::info("{}", timer_.table());
     io::write_file_atomic(run_dir_.path() + "/profile.json", timer_.summary().dump(2) + "\n");
@@ -592,6 +639,7 @@ TrainResult Trainer::run(checkpoint::ResumeMode mode) {
   if (last_saved != step_) save(step_);
   result.steps_done = step_;
   result.skipped_steps = skipped_;
+  result.checks_read_late = checks_read_late_;
   result.last_loss = last_loss;
   log::info("training finished at step {} in {}", step_, format_duration(seconds_since(run_start)));
   return result;

@@ -203,5 +203,58 @@ TEST(GradClipCuda, MatchesTheCpu) {
   }
 }
 
+// A step told to skip on the device (found_inf) changes nothing, not the device's step counts
+// either: with uncount() after it, the run continues as if the step had not been there, to the bit.
+TEST(AdamWCuda, FusedStepSkippedOnTheDeviceLeavesNoTrace) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  ASSERT_TRUE(fused_adamw_built());
+  const NamedTensors initial = make_params(at::kCPU);
+  AdamWOptions o;
+  o.weight_decay = 0.1;
+  o.impl = AdamWImpl::kFused;
+  NamedTensors plain_params = copy_to(initial, at::kCUDA), skipping_params = copy_to(initial, at::kCUDA);
+  AdamW plain(plain_params, o), skipping(skipping_params, o);
+  const at::Tensor go = at::zeros({}, at::TensorOptions().device(at::kCUDA)), stop = at::ones_like(go);
+  for (int s = 0; s < 4; ++s) {
+    set_grads(plain_params, make_grads(plain_params, s));
+    plain.step(lr_of(s));
+    set_grads(skipping_params, make_grads(skipping_params, s));
+    ASSERT_TRUE(skipping.skips_on_device());
+    skipping.step(lr_of(s), at::Tensor(), go);
+    if (s == 1) {  // a step with wild gradients, skipped: nothing may move
+      std::vector<at::Tensor> before;
+      for (const auto& [name, t] : skipping_params) before.push_back(t.detach().clone());
+      const OptimizerState state_before = skipping.state();
+      std::vector<at::Tensor> moments_before;
+      for (const auto& [name, t] : state_before.tensors) moments_before.push_back(t.clone());
+      std::vector<at::Tensor> wild = make_grads(skipping_params, 99);
+      for (at::Tensor& g : wild) g.mul_(1e6);
+      set_grads(skipping_params, wild);
+      const AdamW::Counted counted = skipping.step(lr_of(s), at::ones({}, go.options()), stop);
+      EXPECT_TRUE(counted.counted);
+      EXPECT_EQ(counted.slots.size(), skipping_params.size());
+      skipping.uncount(counted);
+      for (std::size_t i = 0; i < before.size(); ++i) {
+        EXPECT_TRUE(at::equal(skipping_params[i].second.detach(), before[i])) << skipping_params[i].first;
+      }
+      const OptimizerState state_after = skipping.state();
+      for (std::size_t i = 0; i < moments_before.size(); ++i) {
+        EXPECT_TRUE(at::equal(state_after.tensors[i].second, moments_before[i])) << state_after.tensors[i].first;
+      }
+      EXPECT_EQ(skipping.step_count(), plain.step_count());
+    }
+  }
+  // The steps after the skipped one used the right bias corrections (device counts went back).
+  for (std::size_t i = 0; i < initial.size(); ++i) {
+    EXPECT_TRUE(at::equal(skipping_params[i].second.detach(), plain_params[i].second.detach())) << initial[i].first;
+  }
+  const OptimizerState a = skipping.state(), b = plain.state();
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (std::size_t i = 0; i < a.tensors.size(); ++i) {
+    EXPECT_TRUE(at::equal(a.tensors[i].second, b.tensors[i].second)) << a.tensors[i].first;
+  }
+  EXPECT_EQ(a.meta["step"], b.meta["step"]);
+}
+
 }  // namespace
 }  // namespace distill::train

@@ -11,8 +11,10 @@
 #include <csignal>
 #include <fstream>
 #include <initializer_list>
+#include <limits>
 #include <set>
 
+#include "distill/checkpoint/checkpoint.h"
 #include "distill/checkpoint/run_dir.h"
 #include "distill/config/config.h"
 #include "distill/models/layer_streaming.h"
@@ -41,8 +43,12 @@ Json cuda_config(const std::string& run_dir, const std::string& precision, std::
 }
 
 // `tokens` (N, B, T + 1): the batches to train on; undefined: 3 random batches of micro_batch rows.
+// on_student: called with the loaded student (a handle to the model being trained); result: the
+// run's TrainResult.
 std::vector<Json> train_run(const Json& cfg_json, std::function<void(const train::Batch&)> hook = nullptr,
-                            const at::Tensor& tokens = {}) {
+                            const at::Tensor& tokens = {},
+                            const std::function<void(models::CausalLM&)>& on_student = nullptr,
+                            train::TrainResult* result = nullptr) {
   const config::Config cfg = config::parse(cfg_json, "test");
   const bool cuda = cfg.train.device == "cuda";
   torch::manual_seed(cfg.train.seed);
@@ -50,6 +56,7 @@ std::vector<Json> train_run(const Json& cfg_json, std::function<void(const train
   train::TrainerParts parts;
   const at::Device device = cuda ? at::kCUDA : at::kCPU;
   parts.student = models::load_model(cfg.student.path, {at::kFloat, device, true});
+  if (on_student) on_student(parts.student);
   const bool stream = cfg.teacher->offload == "layers";
   parts.teacher = models::load_model(cfg.teacher->path,
                                      {cuda ? at::kBFloat16 : at::kFloat, stream ? at::Device(at::kCPU) : device, false});
@@ -60,7 +67,8 @@ std::vector<Json> train_run(const Json& cfg_json, std::function<void(const train
   testing::MemorySource valid(2, 2, cfg.data.seq_len, 13, /*finite=*/true);
   if (cfg.train.eval_every > 0) parts.valid = &valid;
   parts.on_micro_batch = std::move(hook);
-  train::Trainer(cfg, config::to_json(cfg), run_dir, parts).run(checkpoint::ResumeMode::kAuto);
+  const train::TrainResult r = train::Trainer(cfg, config::to_json(cfg), run_dir, parts).run(checkpoint::ResumeMode::kAuto);
+  if (result) *result = r;
   return testing::read_metrics(cfg.checkpoint.dir);
 }
 
@@ -119,6 +127,69 @@ TEST(TrainerCuda, Fp16WithLossScalingFollowsTheFp32CpuRun) {
   expect_follows(rows, reference, 0.02);
   ASSERT_TRUE(rows.back().contains("loss_scale"));
   EXPECT_GT(rows.back()["loss_scale"].get<double>(), 1.0);
+}
+
+// Step 3 of 6 made non-finite on purpose: the student's first weight is set to inf before the
+// step's first micro-batch and put back before step 4's. With the check read a step late (the
+// device skips the update itself) the run is the run of the check read at once: step 3 skipped and
+// counted, the same losses, weights and optimizer counts at the end. log_every 4: step 3's flags are
+// read during step 4 (a logged step reads its own, as the log waits for the device anyway).
+TEST(TrainerCuda, FiniteCheckReadAStepLateSkipsLikeTheImmediateOne) {
+  testing::TempDir tmp;
+  const auto run = [&](const std::string& dir, bool defer, std::int64_t log_every, train::TrainResult* result) {
+    train::set_defer_finite_check(defer);
+    models::CausalLM student{nullptr};
+    at::Tensor saved;
+    int calls = 0;
+    const auto hook = [&](const train::Batch&) {
+      at::NoGradGuard no_grad;
+      at::Tensor w = student->parameters().front().detach();
+      if (++calls == 5) {  // grad_accum 2: micro-batches 5 and 6 are step 3
+        saved = w.clone();
+        w.fill_(std::numeric_limits<float>::infinity());
+      } else if (calls == 7) {
+        w.copy_(saved);
+      }
+    };
+    Json cfg = cuda_config(tmp.file(dir), "bf16", 6);
+    cfg["train"]["log_every"] = log_every;
+    auto rows = train_run(cfg, hook, {}, [&](models::CausalLM& s) { student = s; }, result);
+    train::set_defer_finite_check(true);
+    return rows;
+  };
+  train::TrainResult now_result, late_result, logged_result;
+  const auto now = run("now", false, 4, &now_result);
+  const auto late = run("late", true, 4, &late_result);
+  EXPECT_EQ(now_result.checks_read_late, 0);
+  EXPECT_EQ(late_result.checks_read_late, 6) << "the bf16 CUDA run reads its checks late";
+  EXPECT_EQ(now_result.skipped_steps, 1);
+  EXPECT_EQ(late_result.skipped_steps, 1);
+  ASSERT_EQ(now.size(), 3u);  // steps 1, 4 and 6
+  expect_same_run(late, now);
+  for (const auto& row : late) EXPECT_FALSE(row["skipped"].get<bool>()) << row.dump();
+
+  const auto a = checkpoint::load_newest_checkpoint(tmp.file("late"));
+  const auto b = checkpoint::load_newest_checkpoint(tmp.file("now"));
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->optimizer.size(), b->optimizer.size());
+  for (std::size_t i = 0; i < a->optimizer.size(); ++i) {
+    const auto& [name, t] = a->optimizer[i];
+    if (t.scalar_type() != at::kLong) continue;
+    EXPECT_EQ(t.item<std::int64_t>(), 5) << name << ": 6 steps, one skipped";
+    EXPECT_TRUE(at::equal(t, b->optimizer[i].second)) << name;
+  }
+  ASSERT_EQ(a->model.size(), b->model.size());
+  for (std::size_t i = 0; i < a->model.size(); ++i) {
+    const at::Tensor x = a->model[i].second.to(at::kFloat), y = b->model[i].second.to(at::kFloat);
+    EXPECT_TRUE(x.isfinite().all().item<bool>()) << a->model[i].first;
+    EXPECT_LT((x - y).abs().max().item<double>(), 1e-3 * (1.0 + y.abs().max().item<double>())) << a->model[i].first;
+  }
+
+  // Every step logged: each row says whether its step was skipped.
+  const auto logged = run("logged", true, 1, &logged_result);
+  ASSERT_EQ(logged.size(), 6u);
+  for (std::size_t i = 0; i < logged.size(); ++i) EXPECT_EQ(logged[i]["skipped"].get<bool>(), i == 2) << "step " << i + 1;
+  EXPECT_EQ(logged_result.skipped_steps, 1);
 }
 
 TEST(TrainerCuda, ResumedRunRepeatsTheStraightOne) {

@@ -224,6 +224,47 @@ TEST(AdamW, SkipsParametersWithoutGradient) {
   EXPECT_EQ(st.meta["step"], 4);
 }
 
+// On the CPU (no fused kernel) a step's `skip` flag is read on the host: 1 changes nothing and
+// counts nothing; 0 is the ordinary step. uncount() takes back what a step counted.
+TEST(AdamW, SkipFlagOnTheHostPathAndUncount) {
+  const NamedTensors params = make_params(at::kDouble);
+  const NamedTensors twin_params = clone_params(params);
+  AdamWOptions o;
+  o.weight_decay = 0.1;
+  AdamW opt(params, o), twin(twin_params, o);
+  EXPECT_FALSE(opt.skips_on_device());
+  for (std::int64_t s = 0; s < 3; ++s) {
+    set_grads(params, s);
+    set_grads(twin_params, s);
+    twin.step(lr_of(s));
+    const AdamW::Counted c = opt.step(lr_of(s), at::Tensor(), at::zeros({}, at::kFloat));
+    EXPECT_TRUE(c.counted);
+    EXPECT_EQ(c.slots.size(), params.size());
+    if (s == 1) {
+      set_grads(params, 7);
+      const NamedTensors before = clone_params(params);
+      const AdamW::Counted skipped = opt.step(lr_of(s), at::Tensor(), at::ones({}, at::kFloat));
+      EXPECT_FALSE(skipped.counted);
+      EXPECT_TRUE(skipped.slots.empty());
+      for (std::size_t i = 0; i < params.size(); ++i) EXPECT_TRUE(at::equal(params[i].second, before[i].second));
+    }
+  }
+  for (std::size_t i = 0; i < params.size(); ++i) EXPECT_TRUE(at::equal(params[i].second, twin_params[i].second));
+  EXPECT_EQ(opt.step_count(), 3);
+
+  set_grads(params, 3);
+  params[3].second.mutable_grad() = at::Tensor();  // embed.weight has no gradient this step
+  const AdamW::Counted c = opt.step(lr_of(3));
+  EXPECT_EQ(c.slots.size(), params.size() - 1);
+  EXPECT_EQ(opt.step_count(), 4);
+  opt.uncount(c);
+  EXPECT_EQ(opt.step_count(), 3);
+  const OptimizerState st = opt.state();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    EXPECT_EQ(st.tensors[3 * i + 2].second.item<std::int64_t>(), 3) << st.tensors[3 * i + 2].first;
+  }
+}
+
 TEST(AdamW, ZeroGradClearsGradients) {
   const NamedTensors params = make_params(at::kFloat);
   AdamW opt(params, AdamWOptions{});

@@ -70,7 +70,22 @@ class AdamW {
   // multiplied by first (the gradient clip's coefficient, clip_coefficient()); the gradients are
   // left scaled, as after clip_grad_norm_. The fused path applies it inside its kernel, as a
   // division by its reciprocal (within an ulp of the product), instead of a pass of its own.
-  void step(double lr, const at::Tensor& grad_scale = at::Tensor());
+  //
+  // skip: undefined, or a float32 0-dim tensor on the parameters' device holding 0 or 1. Where it
+  // holds 1 the update is skipped without the host looking at it: the fused kernel leaves
+  // parameters and moments as they are and the device's step counts go back (torch's found_inf).
+  // The host's counts cannot know; the caller reads `skip` later and calls uncount() if it was 1.
+  // The foreach and loop paths read it on the host (a synchronisation) and skip or not.
+  struct Counted {
+    std::vector<std::size_t> slots;  // the parameters whose update count this step raised
+    bool counted = false;            // whether step_count() was raised
+  };
+  Counted step(double lr, const at::Tensor& grad_scale = at::Tensor(), const at::Tensor& skip = at::Tensor());
+  // A step() given `skip` was skipped on the device: its counts go back on the host too.
+  void uncount(const Counted& counted);
+  // Whether step() with `skip` needs no host synchronisation now: every parameter with a gradient
+  // takes the fused path.
+  bool skips_on_device() const;
   // Gradients to undefined (torch's set_to_none=True).
   void zero_grad();
 

@@ -25,6 +25,7 @@ struct TrainResult {
   std::int64_t steps_done = 0;     // optimizer steps completed in total (resumed ones included)
   std::int64_t resumed_from = -1;  // step the run resumed at; -1 for a fresh start
   std::int64_t skipped_steps = 0;  // non-finite or overflowed steps skipped in this process
+  std::int64_t checks_read_late = 0;  // steps whose finiteness the host read a step late (the device skipped)
   double last_loss = 0.0;          // the last logged loss
 };
 
@@ -40,6 +41,11 @@ struct TrainerParts {
   // memory or a signal at a precise moment).
   std::function<void(const Batch& piece)> on_micro_batch;
 };
+
+// bf16 / fp32 on CUDA with the fused AdamW: the device skips a non-finite update by itself and the
+// host reads the step's finiteness a step later, so that no step waits for the device. On by
+// default; DISTILL_DEFER_FINITE_CHECK=0 or this setter: read at once (for A/Bs and tests).
+void set_defer_finite_check(bool on);
 
 class Trainer {
  public:
@@ -82,6 +88,12 @@ class Trainer {
                                   const at::Tensor& labels, bool non_blocking, const loss::KdLossOptions& options);
   void validate(std::int64_t step);
   void save(std::int64_t step);
+  // The finiteness check of a step: counts a skip, warns, stops after train.max_nonfinite_steps in a
+  // row. Returns whether the step's update was applied.
+  bool count_check(std::int64_t step, bool loss_ok, bool grads_ok);
+  // The check of the step whose flags are still on their way (bf16/fp32: the device skipped a
+  // non-finite update itself), if any: waits for them and counts. Returns that step's outcome.
+  std::optional<bool> settle_check();
 
   const config::Config& config_;
   nlohmann::ordered_json resolved_config_;
@@ -99,11 +111,14 @@ class Trainer {
   std::int64_t step_ = 0;
   std::int64_t consecutive_nonfinite_ = 0;
   std::int64_t skipped_ = 0;
+  std::int64_t checks_read_late_ = 0;
   std::optional<double> teacher_val_ce_;  // the frozen teacher's validation cross-entropy, computed once
   PhaseTimer timer_;                      // train.profile
   SideStream side_{false, at::kCPU};      // train.overlap_teacher: the teacher's stream
   bool look_ahead_ = false;               // train.overlap_teacher with a teacher: run it a step ahead
   std::unique_ptr<Ahead> ahead_;
+  struct PendingCheck;
+  std::unique_ptr<PendingCheck> pending_check_;  // the last step's finiteness flags, read a step late
 };
 
 }  // namespace distill::train
