@@ -23,6 +23,7 @@
 #include "distill/util/logging.h"
 #include "distill/util/mixed_gemm.h"
 #include "distill/util/tuned_gemm.h"
+#include "distill/util/weight_copies.h"
 #include "divergence.h"
 
 namespace distill::loss {
@@ -104,7 +105,7 @@ Chunked run_chunks(const Inputs& in, const KdLossOptions& options, bool grad_hid
   const bool with_teacher = in.teacher_hidden.defined();
   const bool with_grad = grad_hidden || grad_weight;
   const auto fp32 = hs.options().dtype(at::kFloat);
-  const at::Tensor ws = in.student_weight.to(hs.scalar_type());  // (Vs, Es) in the compute dtype
+  const at::Tensor ws = weight_in(in.student_weight, hs.scalar_type());  // (Vs, Es) in the compute dtype
   const at::Tensor wt = with_teacher ? in.teacher_weight.to(in.teacher_hidden.scalar_type()) : at::Tensor();
   // Across tokenizers the divergence reads the teacher's logits at the shared vocabulary's ids
   // only: its head is multiplied by those rows of the weight (K of Vt), the whole head only for the

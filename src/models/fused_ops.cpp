@@ -22,6 +22,7 @@
 #include "distill/util/autocast.h"
 #include "distill/util/env_switch.h"
 #include "distill/util/tuned_gemm.h"
+#include "distill/util/weight_copies.h"
 #include "distill/util/errors.h"
 #include "fused_kernels.h"
 #include "linear_ops.h"
@@ -311,8 +312,8 @@ class SiluMulLinearFn : public torch::autograd::Function<SiluMulLinearFn> {
     const at::Tensor h = silu_mul_raw(g, u);
     // No bias is an empty tensor: autograd's Function inputs must all be defined.
     const bool has_bias = bias.numel() > 0;
-    const at::Tensor wc = weight.to(dtype);  // kept for backward: one cast of the weight per step
-    const at::Tensor y = linear_tuned_or_aten(h, wc, has_bias ? bias.to(dtype) : at::Tensor());
+    const at::Tensor wc = weight_in(weight, dtype);  // kept for backward: one cast (or the optimizer's copy) a step
+    const at::Tensor y = linear_tuned_or_aten(h, wc, has_bias ? weight_in(bias, dtype) : at::Tensor());
     ctx->save_for_backward({g, u, wc});
     ctx->saved_data["w_type"] = static_cast<std::int64_t>(weight.scalar_type());
     ctx->saved_data["has_bias"] = has_bias;

@@ -19,6 +19,7 @@
 #include "distill/util/env_switch.h"
 #include "distill/util/mixed_gemm.h"
 #include "distill/util/tuned_gemm.h"
+#include "distill/util/weight_copies.h"
 
 #if DISTILL_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -64,10 +65,10 @@ class MixedLinearFn : public torch::autograd::Function<MixedLinearFn> {
     const auto cd = static_cast<at::ScalarType>(compute_type);
     const std::int64_t in = weight.size(1);
     const at::Tensor xc = x.to(cd).reshape({-1, in});
-    const at::Tensor wc = weight.to(cd);
+    const at::Tensor wc = weight_in(weight, cd);  // the optimizer's bf16 copy where current
     // No bias is an empty tensor: autograd's Function inputs must all be defined.
     const bool has_bias = bias.numel() > 0;
-    at::Tensor y = linear_tuned_or_aten(xc, wc, has_bias ? bias.to(cd) : at::Tensor());
+    at::Tensor y = linear_tuned_or_aten(xc, wc, has_bias ? weight_in(bias, cd) : at::Tensor());
     ctx->save_for_backward({xc, wc});
     ctx->saved_data["has_bias"] = has_bias;
     ctx->saved_data["x_type"] = static_cast<std::int64_t>(x.scalar_type());
@@ -99,9 +100,9 @@ class GateUpFn : public torch::autograd::Function<GateUpFn> {
     const auto cd = static_cast<at::ScalarType>(compute_type);
     const std::int64_t I = weight.size(0) / 2, C = weight.size(1);
     const at::Tensor xc = x.to(cd).reshape({-1, C});
-    const at::Tensor wc = weight.to(cd);  // (2I, C), one cast for both blocks
+    const at::Tensor wc = weight_in(weight, cd);  // (2I, C), one cast (or copy) for both blocks
     const bool has_bias = bias.numel() > 0;
-    const at::Tensor bc = has_bias ? bias.to(cd) : at::Tensor();
+    const at::Tensor bc = has_bias ? weight_in(bias, cd) : at::Tensor();
     std::vector<std::int64_t> sizes = x.sizes().vec();
     sizes.back() = I;
     variable_list out;

@@ -8,10 +8,20 @@
 #include <ATen/ops/_foreach_mul.h>
 #include <ATen/ops/_foreach_sqrt.h>
 #include <ATen/ops/_foreach_sub.h>
+#include <ATen/ops/empty.h>
 #include <torch/version.h>
 
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
+#include <string>
+
+#ifdef DISTILL_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "adamw_shadow.h"
+#endif
 
 #if defined(DISTILL_WITH_CUDA) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
 #define DISTILL_HAS_FUSED_ADAMW 1
@@ -100,6 +110,64 @@ void adamw_fused(const AdamWBatch& b, const AdamWHyper& h, const at::Tensor& gra
   (void)grad_divisor;
   (void)skip;
   throw std::logic_error("adamw_fused: this build has no at::_fused_adamw_ (needs LibTorch >= 2.1 with CUDA)");
+#endif
+}
+
+bool adamw_fused_copies(const AdamWBatch& b, const std::vector<at::Tensor>& copies, const AdamWHyper& h,
+                        const at::Tensor& grad_divisor, const at::Tensor& skip) {
+#ifdef DISTILL_WITH_CUDA
+  if (b.params.empty()) return true;
+  const at::Device device = b.params.front().device();
+  // The kernel reads each step count as t; raised first, put back after a skip, as adamw_fused does.
+  at::_foreach_add_(b.fused_steps, 1);
+  // The tensor table: pointers of this step's gradients, so built every step (a few KB).
+  const std::int64_t block_elems = kernels::adamw_shadow_block_elems();
+  std::vector<kernels::AdamWTensor> table(b.params.size());
+  std::int64_t blocks = 0;
+  for (std::size_t i = 0; i < b.params.size(); ++i) {
+    kernels::AdamWTensor& t = table[i];
+    t.param = b.params[i].data_ptr<float>();
+    t.grad = b.grads[i].data_ptr<float>();
+    t.exp_avg = b.exp_avgs[i].data_ptr<float>();
+    t.exp_avg_sq = b.exp_avg_sqs[i].data_ptr<float>();
+    t.shadow = copies[i].defined() ? copies[i].data_ptr() : nullptr;
+    t.step = b.fused_steps[i].data_ptr<float>();
+    t.numel = b.params[i].numel();
+    t.weight_decay = static_cast<float>(h.weight_decay);
+    t.first_block = blocks;
+    blocks += (t.numel + block_elems - 1) / block_elems;
+  }
+  const auto bytes = static_cast<std::int64_t>(table.size() * sizeof(kernels::AdamWTensor));
+  at::Tensor host = at::empty({bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
+  std::memcpy(host.data_ptr(), table.data(), static_cast<std::size_t>(bytes));
+  const at::Tensor on_device = host.to(device, /*non_blocking=*/true);
+  kernels::AdamWShadowArgs a;
+  a.tensors = static_cast<const kernels::AdamWTensor*>(on_device.data_ptr());
+  a.count = static_cast<int>(table.size());
+  a.blocks = blocks;
+  a.lr = static_cast<float>(h.lr);
+  a.beta1 = static_cast<float>(h.beta1);
+  a.beta2 = static_cast<float>(h.beta2);
+  a.eps = static_cast<float>(h.eps);
+  const at::Tensor divisor = grad_divisor.defined() ? grad_divisor.to(device, at::kFloat).contiguous() : at::Tensor();
+  const at::Tensor skip_flag = skip.defined() ? skip.to(device, at::kFloat).contiguous() : at::Tensor();
+  a.grad_divisor = divisor.defined() ? divisor.data_ptr<float>() : nullptr;
+  a.skip = skip_flag.defined() ? skip_flag.data_ptr<float>() : nullptr;
+  const c10::cuda::CUDAGuard guard(device);
+  if (const char* error = kernels::launch_adamw_shadow(a, c10::cuda::getCurrentCUDAStream(device.index()).stream())) {
+    throw std::runtime_error(std::string("AdamW kernel: ") + error);
+  }
+  // The kernel wrote the parameters behind autograd's back: their versions move, as an in-place op's would.
+  for (const at::Tensor& p : b.params) p.unsafeGetTensorImpl()->bump_version();
+  if (skip.defined()) at::_foreach_sub_(b.fused_steps, std::vector<at::Tensor>(b.fused_steps.size(), skip_flag));
+  return true;
+#else
+  (void)b;
+  (void)copies;
+  (void)h;
+  (void)grad_divisor;
+  (void)skip;
+  return false;
 #endif
 }
 

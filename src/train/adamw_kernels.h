@@ -20,6 +20,7 @@ struct AdamWBatch {
   std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs;
   std::vector<std::int64_t> steps;         // each tensor's step count including this update (>= 1)
   std::vector<at::Tensor> fused_steps;     // kFused only: float32 scalars holding steps - 1
+  std::vector<std::size_t> slots;          // the optimizer's index of each tensor
 };
 
 // p *= 1 - lr*wd; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
@@ -32,5 +33,10 @@ void adamw_foreach(const AdamWBatch& batch, const AdamWHyper& h);
 // skip: undefined, or a float32 0-dim device tensor; 1 leaves everything as it was (torch's found_inf).
 void adamw_fused(const AdamWBatch& batch, const AdamWHyper& h, const at::Tensor& grad_divisor = at::Tensor(),
                  const at::Tensor& skip = at::Tensor());
+// The same update by distill's kernel (adamw_shadow.cu), which also writes `copies` (bf16, one per
+// param; an undefined entry: none). fp32 CUDA tensors; returns false, doing nothing, where the build
+// has no CUDA.
+bool adamw_fused_copies(const AdamWBatch& batch, const std::vector<at::Tensor>& copies, const AdamWHyper& h,
+                        const at::Tensor& grad_divisor = at::Tensor(), const at::Tensor& skip = at::Tensor());
 
 }  // namespace distill::train::detail

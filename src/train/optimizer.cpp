@@ -2,6 +2,7 @@
 #include "distill/train/optimizer.h"
 
 #include <ATen/core/grad_mode.h>
+#include <ATen/ops/empty_like.h>
 #include <ATen/ops/full.h>
 #include <ATen/ops/scalar_tensor.h>
 #include <ATen/ops/zeros_like.h>
@@ -17,6 +18,7 @@
 #include "distill/config/config.h"
 #include "distill/util/errors.h"
 #include "distill/util/logging.h"
+#include "distill/util/weight_copies.h"
 
 namespace distill::train {
 namespace {
@@ -120,6 +122,25 @@ AdamWImpl AdamW::choose_impl() const {
   return AdamWImpl::kFused;
 }
 
+AdamW::~AdamW() {
+  for (const Slot& s : slots_) {
+    if (s.copy.defined()) forget_weight_copy(s.param);
+  }
+}
+
+std::vector<at::Tensor> AdamW::copies_for(const std::vector<std::size_t>& slots) {
+  std::vector<at::Tensor> out;
+  out.reserve(slots.size());
+  for (const std::size_t i : slots) {
+    Slot& s = slots_[i];
+    if (!s.copy.defined()) {
+      s.copy = at::empty_like(s.param, s.param.options().dtype(at::kBFloat16), at::MemoryFormat::Preserve);
+    }
+    out.push_back(s.copy);
+  }
+  return out;
+}
+
 bool AdamW::skips_on_device() const {
   if (choose_impl() != AdamWImpl::kFused) return false;
   for (const Slot& s : slots_) {
@@ -161,6 +182,7 @@ AdamW::Counted AdamW::step(double lr, const at::Tensor& grad_scale, const at::Te
     b.exp_avgs.push_back(s.exp_avg);
     b.exp_avg_sqs.push_back(s.exp_avg_sq);
     b.steps.push_back(s.step);
+    b.slots.push_back(i);
     if (fused) b.fused_steps.push_back(s.fused_step);
   }
 
@@ -180,8 +202,16 @@ AdamW::Counted AdamW::step(double lr, const at::Tensor& grad_scale, const at::Te
         if (!d.defined()) d = grad_scale.to(batch.params.front().device(), at::kFloat).reciprocal();
         divisor = d;
       }
-      detail::adamw_fused(batch, h, divisor, skip.defined() ? skip.to(batch.params.front().device(), at::kFloat) : skip);
+      const at::Tensor skip_here = skip.defined() ? skip.to(batch.params.front().device(), at::kFloat) : skip;
       last_impl_ = AdamWImpl::kFused;
+      if (options_.bf16_weight_copies && std::get<3>(key) == static_cast<int>(at::kFloat)) {
+        const std::vector<at::Tensor> copies = copies_for(batch.slots);
+        if (detail::adamw_fused_copies(batch, copies, h, divisor, skip_here)) {
+          for (std::size_t i = 0; i < copies.size(); ++i) set_weight_copy(batch.params[i], copies[i]);
+          continue;
+        }
+      }
+      detail::adamw_fused(batch, h, divisor, skip_here);
       continue;
     }
     if (grad_scale.defined()) {

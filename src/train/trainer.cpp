@@ -23,6 +23,7 @@
 #include "distill/util/errors.h"
 #include "distill/util/logging.h"
 #include "distill/util/signals.h"
+#include "distill/util/weight_copies.h"
 #include "deferred_flags.h"
 
 #ifdef DISTILL_WITH_CUDA
@@ -137,7 +138,11 @@ Trainer::Trainer(const config::Config& config, const nlohmann::ordered_json& res
   for (const auto& item : parts_.student->named_parameters()) {
     if (item.value().requires_grad()) params.emplace_back(item.key(), item.value());
   }
-  optimizer_ = std::make_unique<AdamW>(params, AdamWOptions::from_config(config.optim));
+  AdamWOptions adamw = AdamWOptions::from_config(config.optim);
+  // bf16 autocast on CUDA: the optimizer writes each weight's bf16 copy with its update, and the
+  // products read it instead of casting every weight again every step.
+  adamw.bf16_weight_copies = autocast_ && compute_dtype_ == at::kBFloat16 && device_.is_cuda() && weight_copies_enabled();
+  optimizer_ = std::make_unique<AdamW>(params, adamw);
 }
 
 void Trainer::resume(const checkpoint::LoadedCheckpoint& ckpt) {

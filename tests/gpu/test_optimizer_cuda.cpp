@@ -10,6 +10,7 @@
 
 #include "distill/train/grad_clip.h"
 #include "distill/train/optimizer.h"
+#include "distill/util/weight_copies.h"
 
 namespace distill::train {
 namespace {
@@ -254,6 +255,71 @@ TEST(AdamWCuda, FusedStepSkippedOnTheDeviceLeavesNoTrace) {
     EXPECT_TRUE(at::equal(a.tensors[i].second, b.tensors[i].second)) << a.tensors[i].first;
   }
   EXPECT_EQ(a.meta["step"], b.meta["step"]);
+}
+
+// bf16_weight_copies: distill's kernel updates the parameters as _fused_adamw_ does (to fp32
+// rounding), with the gradient clip's divisor and the skip flag, and leaves each parameter's bf16
+// copy equal to the parameter cast, recorded for weight_in() until the parameter changes.
+TEST(AdamWCuda, WeightCopiesKernelIsTheFusedUpdatePlusTheCast) {
+  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
+  ASSERT_TRUE(fused_adamw_built());
+  const NamedTensors initial = make_params(at::kCPU);
+  AdamWOptions o;
+  o.weight_decay = 0.1;
+  o.impl = AdamWImpl::kFused;
+  NamedTensors plain_params = copy_to(initial, at::kCUDA), copied_params = copy_to(initial, at::kCUDA);
+  AdamWOptions with_copies = o;
+  with_copies.bf16_weight_copies = true;
+  AdamW plain(plain_params, o);
+  {
+    AdamW copied(copied_params, with_copies);
+    const auto cuda = at::TensorOptions().device(at::kCUDA);
+    for (int s = 0; s < 5; ++s) {
+      const at::Tensor clip = at::full({}, s % 2 == 0 ? 1.0 : 0.37, cuda);  // a clip coefficient, odd steps
+      set_grads(plain_params, make_grads(plain_params, s));
+      plain.step(lr_of(s), clip);
+      set_grads(copied_params, make_grads(copied_params, s));
+      copied.step(lr_of(s), clip, at::zeros({}, cuda));
+      if (s == 2) {  // a skipped step: nothing moves
+        std::vector<at::Tensor> before;
+        for (const auto& [name, t] : copied_params) before.push_back(t.detach().clone());
+        set_grads(copied_params, make_grads(copied_params, 77));
+        copied.uncount(copied.step(lr_of(s), clip, at::ones({}, cuda)));
+        for (std::size_t i = 0; i < before.size(); ++i) {
+          EXPECT_TRUE(at::equal(copied_params[i].second.detach(), before[i])) << copied_params[i].first;
+        }
+      }
+    }
+    EXPECT_EQ(weight_copies(), static_cast<std::int64_t>(initial.size()));
+    for (std::size_t i = 0; i < initial.size(); ++i) {
+      const at::Tensor& p = copied_params[i].second;
+      // Separate fp32 kernels: the same update, rounded at a few different points.
+      EXPECT_LT(rel_diff(p, plain_params[i].second), 1e-6) << initial[i].first;
+      EXPECT_GT(rel_diff(p, initial[i].second.to(at::kCUDA)), 1e-4) << initial[i].first;
+      const std::int64_t reads = weight_copy_reads();
+      const at::Tensor copy = weight_in(p, at::kBFloat16);
+      EXPECT_EQ(weight_copy_reads(), reads + 1) << initial[i].first << ": the recorded copy is current";
+      EXPECT_TRUE(at::equal(copy, p.detach().to(at::kBFloat16))) << initial[i].first;
+    }
+    const OptimizerState a = copied.state(), b = plain.state();
+    for (std::size_t i = 0; i < a.tensors.size(); ++i) {
+      if (a.tensors[i].second.scalar_type() == at::kLong) {
+        EXPECT_TRUE(at::equal(a.tensors[i].second, b.tensors[i].second)) << a.tensors[i].first;
+      } else {
+        EXPECT_LT(rel_diff(a.tensors[i].second, b.tensors[i].second), 5e-5) << a.tensors[i].first;
+      }
+    }
+    // A parameter changed in place after the update: its copy is stale, weight_in() casts again.
+    at::Tensor w = copied_params[0].second;
+    {
+      at::NoGradGuard no_grad;
+      w.add_(1.0);
+    }
+    const std::int64_t reads = weight_copy_reads();
+    EXPECT_TRUE(at::equal(weight_in(w, at::kBFloat16), w.detach().to(at::kBFloat16)));
+    EXPECT_EQ(weight_copy_reads(), reads);
+  }
+  EXPECT_EQ(weight_copies(), 0) << "the optimizer forgets its copies when it goes";
 }
 
 }  // namespace

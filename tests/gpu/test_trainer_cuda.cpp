@@ -21,6 +21,7 @@
 #include "distill/models/loader.h"
 #include "distill/train/trainer.h"
 #include "distill/util/errors.h"
+#include "distill/util/weight_copies.h"
 #include "model_fixtures.h"
 #include "test_support.h"
 #include "train_fixtures.h"
@@ -190,6 +191,20 @@ TEST(TrainerCuda, FiniteCheckReadAStepLateSkipsLikeTheImmediateOne) {
   ASSERT_EQ(logged.size(), 6u);
   for (std::size_t i = 0; i < logged.size(); ++i) EXPECT_EQ(logged[i]["skipped"].get<bool>(), i == 2) << "step " << i + 1;
   EXPECT_EQ(logged_result.skipped_steps, 1);
+}
+
+// bf16 training with the optimizer's bf16 weight copies (read by the products in place of casts
+// from the second step on) is the run with the casts: the copy is the cast's value.
+TEST(TrainerCuda, WeightCopiesGiveTheCastsRun) {
+  testing::TempDir tmp;
+  set_weight_copies_enabled(false);
+  const auto casts = train_cuda(cuda_config(tmp.file("casts"), "bf16", 6));
+  set_weight_copies_enabled(true);  // the default
+  const std::int64_t reads = weight_copy_reads();
+  const auto copies = train_cuda(cuda_config(tmp.file("copies"), "bf16", 6));
+  EXPECT_GT(weight_copy_reads(), reads) << "the products read the optimizer's copies";
+  expect_same_run(copies, casts);
+  EXPECT_EQ(weight_copies(), 0) << "the trainer's optimizer forgot its copies";
 }
 
 TEST(TrainerCuda, ResumedRunRepeatsTheStraightOne) {

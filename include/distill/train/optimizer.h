@@ -38,6 +38,11 @@ struct AdamWOptions {
   double weight_decay = 0.01;           // decoupled: p *= 1 - lr * weight_decay before the Adam update
   bool decay_norms_and_biases = false;  // false: is_norm_or_bias() parameters get no weight decay
   AdamWImpl impl = AdamWImpl::kAuto;
+  // On the fused path with fp32 CUDA parameters: one kernel of distill's own (train/adamw_shadow.h)
+  // updates them and writes each one's bf16 copy in the same pass, recorded for the products
+  // (util/weight_copies.h) in place of autocast's cast of every weight every step. The trainer
+  // sets it for bf16 training (DISTILL_WEIGHT_COPIES=0: off).
+  bool bf16_weight_copies = false;
 
   // optim.betas, optim.eps, optim.weight_decay, optim.decay_norms_and_biases (optim.lr is the
   // schedule's, optim.grad_clip the caller's). Fewer or more than two betas is a UsageError.
@@ -63,6 +68,9 @@ class AdamW {
   // `params` are the tensors to update (fp32 or fp64, unique names, no tensor twice); state is
   // allocated here (zeros, like the parameter). Bad arguments are std::invalid_argument.
   AdamW(NamedTensors params, AdamWOptions options);
+  ~AdamW();
+  AdamW(const AdamW&) = delete;
+  AdamW& operator=(const AdamW&) = delete;
 
   // One update with learning rate `lr` (the schedule's value for this step). Parameters without a
   // gradient are skipped and keep their state, as in torch. No host synchronisation.
@@ -114,10 +122,13 @@ class AdamW {
     at::Tensor exp_avg_sq;  // like param
     std::int64_t step = 0;  // updates so far (host copy; no sync to read)
     at::Tensor fused_step;  // float32 scalar on param's device, kFused only; undefined = rebuild from `step`
+    at::Tensor copy;        // bf16_weight_copies: param in bf16 as of its last update; undefined before
     bool decay = true;
   };
 
   AdamWImpl choose_impl() const;
+  // The bf16 copies of the parameters of `slots` (indices into slots_), made on first use.
+  std::vector<at::Tensor> copies_for(const std::vector<std::size_t>& slots);
 
   AdamWOptions options_;
   std::vector<Slot> slots_;
