@@ -95,32 +95,11 @@ __device__ Stats block_merge(Stats s, float inv_t, Stats* shared) {
 // launcher picks N so), so a pack lies wholly inside or outside each vocabulary.
 struct RowConsts {
   float inv_t;
-  bool entropies;
+  bool t_is_one, entropies;
 };
 
-// How a kernel takes e^x and e^(x/T) of a logit (a template argument, so each kernel has one way
-// and no registers for the others): T = 1, one exp; T = 2 with square_exp, e^(x/2) and its square;
-// any other T, two exps.
-enum ExpMode : int { kExpTwo = 0, kExpOne = 1, kExpSquare = 2 };
-
-// e^x and e^(x/T) of one shifted logit x <= 0: one exp at T = 1 and at T = 2 (the square of
-// e^(x/2) is e^x, within an ulp or two of __expf's own error), else two.
-template <int E>
-__device__ __forceinline__ void exp_pair(float x, float inv_t, float& e1, float& et) {
-  if (E == kExpOne) {
-    e1 = __expf(x);
-    et = e1;
-  } else if (E == kExpSquare) {
-    et = __expf(x * 0.5f);
-    e1 = et * et;
-  } else {
-    e1 = __expf(x);
-    et = __expf(x * inv_t);
-  }
-}
-
 // Pass 1 for one pack: s (if has_s) and t (if has_t) folded into the running statistics.
-template <int E, int N>
+template <int N>
 __device__ __forceinline__ void accumulate(Stats& st, Stats& tt, const float (&s)[N], const float (&t)[N], bool has_s,
                                            bool has_t, bool shared_col, const RowConsts& c) {
   if (has_s) {
@@ -131,15 +110,10 @@ __device__ __forceinline__ void accumulate(Stats& st, Stats& tt, const float (&s
 #pragma unroll
     for (int k = 0; k < N; ++k) {
       const float x = s[k] - st.m;
-      float e1, et;
-      if (shared_col) {
-        exp_pair<E>(x, c.inv_t, e1, et);
-        st.zt += et;
-      } else {
-        e1 = __expf(x);
-      }
+      const float e1 = __expf(x);
       st.z1 += e1;
       if (c.entropies) st.b1 += e1 * s[k];
+      if (shared_col) st.zt += c.t_is_one ? e1 : __expf(x * c.inv_t);
     }
   }
   if (has_t) {
@@ -150,19 +124,14 @@ __device__ __forceinline__ void accumulate(Stats& st, Stats& tt, const float (&s
 #pragma unroll
     for (int k = 0; k < N; ++k) {
       const float x = t[k] - tt.m;
-      float e1 = 0.f, et = 0.f;
-      if (c.entropies && shared_col) {
-        exp_pair<E>(x, c.inv_t, e1, et);
-      } else if (c.entropies) {
-        e1 = __expf(x);
-      } else if (shared_col) {
-        et = __expf(x * c.inv_t);
-      }
+      float e1 = 0.f;
+      if (c.entropies || c.t_is_one) e1 = __expf(x);
       if (c.entropies) {
         tt.z1 += e1;
         tt.b1 += e1 * t[k];
       }
       if (shared_col) {
+        const float et = c.t_is_one ? e1 : __expf(x * c.inv_t);
         tt.zt += et;
         tt.d += et * (t[k] - s[k]) * c.inv_t;
       }
@@ -187,31 +156,27 @@ __device__ void write_row_stats(const KdRowsArgs& a, std::int64_t row, const T* 
 // Pass 2's constants for one row.
 struct GradConsts {
   float c_ce, c_kd, inv_z1_s, inv_zt_s, inv_zt_t, inv_t, s_max, t_max;
+  bool t_is_one;
 };
 
 __device__ __forceinline__ GradConsts grad_consts(const KdRowsArgs& a, bool with_teacher, const Stats& st,
                                                   const Stats& tt, const RowConsts& c) {
   return {1.0f - a.alpha, a.alpha * a.temperature, 1.0f / st.z1, 1.0f / st.zt, with_teacher ? 1.0f / tt.zt : 0.f,
-          c.inv_t, st.m, tt.m};
+          c.inv_t, st.m, tt.m, c.t_is_one};
 }
 
 // Pass 2 for one pack of columns [col, col + N): the gradient w.r.t. the student's logits.
-template <typename T, int N, int E>
+template <typename T, int N>
 __device__ __forceinline__ Pack<T, N> grad_pack(const float (&s)[N], const float (&t)[N], bool kd_col, std::int64_t col,
                                                 std::int64_t label, const GradConsts& g) {
   Pack<T, N> out;
 #pragma unroll
   for (int k = 0; k < N; ++k) {
     const float x = s[k] - g.s_max;
-    float e1, et = 0.f;
-    if (kd_col) {
-      exp_pair<E>(x, g.inv_t, e1, et);
-    } else {
-      e1 = __expf(x);
-    }
+    const float e1 = __expf(x);
     float v = g.c_ce * (e1 * g.inv_z1_s - (col + k == label ? 1.f : 0.f));
     if (kd_col) {
-      const float q = et * g.inv_zt_s;
+      const float q = (g.t_is_one ? e1 : __expf(x * g.inv_t)) * g.inv_zt_s;
       const float p = __expf((t[k] - g.t_max) * g.inv_t) * g.inv_zt_t;
       v += g.c_kd * (q - p);
     }
@@ -231,8 +196,8 @@ __device__ __forceinline__ void zero_grad(T* g_row, std::int64_t begin, std::int
   }
 }
 
-template <typename T, int N, int E>
-__global__ void __launch_bounds__(kThreads, 2) kd_rows_kernel(KdRowsArgs a) {
+template <typename T, int N>
+__global__ void __launch_bounds__(kThreads) kd_rows_kernel(KdRowsArgs a) {
   __shared__ Stats shared[kWarps];
   const std::int64_t row = blockIdx.x;
   const std::int64_t label = a.labels[row];
@@ -243,7 +208,7 @@ __global__ void __launch_bounds__(kThreads, 2) kd_rows_kernel(KdRowsArgs a) {
   const T* s_row = static_cast<const T*>(a.student) + row * a.student_stride;
   const T* t_row = with_teacher ? static_cast<const T*>(a.teacher) + row * a.teacher_stride : nullptr;
   T* g_row = a.grad != nullptr ? static_cast<T*>(a.grad) + row * vs : nullptr;
-  const RowConsts c{1.0f / a.temperature, a.entropies};
+  const RowConsts c{1.0f / a.temperature, a.temperature == 1.0f, a.entropies};
 
   if (label == a.ignore_index) {
     if (g_row != nullptr) zero_grad<T, N, kThreads>(g_row, 0, vs);
@@ -271,7 +236,7 @@ __global__ void __launch_bounds__(kThreads, 2) kd_rows_kernel(KdRowsArgs a) {
     float s[N], t[N];
     unpack<T, N>(ps, s);
     unpack<T, N>(pt, t);
-    accumulate<E, N>(st, tt, s, t, col < vs, col < vt, col < v, c);
+    accumulate<N>(st, tt, s, t, col < vs, col < vt, col < v, c);
     ps = ns;
     pt = nt;
   }
@@ -295,7 +260,7 @@ __global__ void __launch_bounds__(kThreads, 2) kd_rows_kernel(KdRowsArgs a) {
     float s[N], t[N];
     unpack<T, N>(ps, s);
     unpack<T, N>(pt, t);
-    *reinterpret_cast<P*>(g_row + col) = grad_pack<T, N, E>(s, t, kd_col, col, label, g);
+    *reinterpret_cast<P*>(g_row + col) = grad_pack<T, N>(s, t, kd_col, col, label, g);
     ps = ns;
     pt = nt;
   }
@@ -310,7 +275,7 @@ __global__ void __launch_bounds__(kThreads, 2) kd_rows_kernel(KdRowsArgs a) {
 // memory instead of two.
 constexpr int kClusterThreads = 1024;
 
-template <typename T, int N, int E>
+template <typename T, int N>
 __global__ void __launch_bounds__(kClusterThreads, 1) kd_rows_cluster_kernel(KdRowsArgs a, std::int64_t part) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
@@ -333,7 +298,7 @@ __global__ void __launch_bounds__(kClusterThreads, 1) kd_rows_cluster_kernel(KdR
   const T* s_row = static_cast<const T*>(a.student) + row * a.student_stride;
   const T* t_row = with_teacher ? static_cast<const T*>(a.teacher) + row * a.teacher_stride : nullptr;
   T* g_row = a.grad != nullptr ? static_cast<T*>(a.grad) + row * vs : nullptr;
-  const RowConsts c{1.0f / a.temperature, a.entropies};
+  const RowConsts c{1.0f / a.temperature, a.temperature == 1.0f, a.entropies};
 
   if (label == a.ignore_index) {  // every block of the cluster sees the same row: none waits on another
     if (g_row != nullptr) zero_grad<T, N, kClusterThreads>(g_row, begin, end < vs ? end : vs);
@@ -360,7 +325,7 @@ __global__ void __launch_bounds__(kClusterThreads, 1) kd_rows_cluster_kernel(KdR
 #pragma unroll
       for (int k = 0; k < N; ++k) t[k] = load(tp.v[k]);
     }
-    accumulate<E, N>(st, tt, s, t, col < vs, col < vt, col < v, c);
+    accumulate<N>(st, tt, s, t, col < vs, col < vt, col < v, c);
   }
   st = block_merge<kClusterWarps>(st, c.inv_t, shared);
   if (with_teacher) tt = block_merge<kClusterWarps>(tt, c.inv_t, shared);
@@ -390,7 +355,7 @@ __global__ void __launch_bounds__(kClusterThreads, 1) kd_rows_cluster_kernel(KdR
     load_pack<T, N>(s_stage + (col - begin), s);
     const bool kd_col = kd_grad && col < v;
     if (kd_col) load_pack<T, N>(t_stage + (col - begin), t);
-    *reinterpret_cast<Pack<T, N>*>(g_row + col) = grad_pack<T, N, E>(s, t, kd_col, col, label, g);
+    *reinterpret_cast<Pack<T, N>*>(g_row + col) = grad_pack<T, N>(s, t, kd_col, col, label, g);
   }
 #else
   (void)a;
@@ -406,7 +371,7 @@ bool g_cluster_enabled = env_switch("DISTILL_KD_ROWS_CLUSTER", false);
 
 // The cluster kernel when the device has clusters (sm_90+) and one row's parts fit the shared
 // memory of at most 8 blocks; returns false (nothing launched) otherwise.
-template <typename T, int N, int E>
+template <typename T, int N>
 bool launch_cluster(const KdRowsArgs& a, cudaStream_t stream) {
   if (!g_cluster_enabled) return false;
   int device = 0, major = 0, smem_optin = 0;
@@ -422,7 +387,7 @@ bool launch_cluster(const KdRowsArgs& a, cudaStream_t stream) {
     const std::int64_t bytes = part * static_cast<std::int64_t>(sizeof(T)) * (a.teacher != nullptr ? 2 : 1);
     if (bytes > budget) continue;
     if (a.rows * blocks > 0x7fffffffLL) return false;
-    auto kernel = kd_rows_cluster_kernel<T, N, E>;
+    auto kernel = kd_rows_cluster_kernel<T, N>;
     if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) !=
         cudaSuccess) {
       cudaGetLastError();
@@ -451,7 +416,7 @@ bool launch_cluster(const KdRowsArgs& a, cudaStream_t stream) {
   return false;
 }
 
-template <typename T, int E>
+template <typename T>
 const char* launch_typed(const KdRowsArgs& a, cudaStream_t stream) {
   constexpr int kPack = 16 / static_cast<int>(sizeof(T));  // 16-byte accesses
   const bool packed = a.vs % kPack == 0 && a.student_stride % kPack == 0 && aligned(a.student, 16) &&
@@ -459,31 +424,19 @@ const char* launch_typed(const KdRowsArgs& a, cudaStream_t stream) {
                       (a.teacher == nullptr || (a.vt % kPack == 0 && a.teacher_stride % kPack == 0 && aligned(a.teacher, 16)));
   const dim3 grid(static_cast<unsigned>(a.rows)), block(kThreads);
   if (packed) {
-    if (launch_cluster<T, kPack, E>(a, stream)) return nullptr;
-    kd_rows_kernel<T, kPack, E><<<grid, block, 0, stream>>>(a);
+    if (launch_cluster<T, kPack>(a, stream)) return nullptr;
+    kd_rows_kernel<T, kPack><<<grid, block, 0, stream>>>(a);
   } else {
-    kd_rows_kernel<T, 1, E><<<grid, block, 0, stream>>>(a);
+    kd_rows_kernel<T, 1><<<grid, block, 0, stream>>>(a);
   }
   return last_error();
 }
 
-template <typename T>
-const char* launch_typed(const KdRowsArgs& a, cudaStream_t stream) {
-  if (a.temperature == 1.0f) return launch_typed<T, kExpOne>(a, stream);
-  if (a.temperature == 2.0f && a.square_exp) return launch_typed<T, kExpSquare>(a, stream);
-  return launch_typed<T, kExpTwo>(a, stream);
-}
-
-bool g_square_exp = env_switch("DISTILL_KD_SQUARE_EXP", true);
-
 }  // namespace
 
 void set_kd_rows_cluster(bool on) { g_cluster_enabled = on; }
-void set_kd_rows_square_exp(bool on) { g_square_exp = on; }
 
-const char* launch_kd_rows(const KdRowsArgs& given, void* stream) {
-  KdRowsArgs args = given;
-  args.square_exp = g_square_exp;
+const char* launch_kd_rows(const KdRowsArgs& args, void* stream) {
   if (args.rows <= 0) return nullptr;
   if (args.rows > 0x7fffffffLL) return "kd_rows: more rows than one launch's grid holds";
   const auto s = static_cast<cudaStream_t>(stream);

@@ -31,8 +31,6 @@ struct KdRowsArgs {
   void* grad = nullptr;
   // (rows, 4) fp32: KL (no T^2), CE, teacher entropy, student entropy; 0 for skipped parts/rows.
   float* row_stats = nullptr;
-  // Set by launch_kd_rows (set_kd_rows_square_exp): at T = 2, e^x as the square of e^(x/2).
-  bool square_exp = false;
 };
 
 // Launches on `stream` (a cudaStream_t). Returns nullptr when the launch succeeded, else the CUDA
@@ -44,9 +42,5 @@ const char* launch_kd_rows(const KdRowsArgs& args, void* stream);
 // kernel but measured no faster (docs/loss.md).
 // DISTILL_KD_ROWS_CLUSTER=1 in the environment, or this switch (for tests), turns it on.
 void set_kd_rows_cluster(bool on);
-// At temperature 2 the kernels take e^x as the square of e^(x/2), one exp per logit fewer in each
-// pass (the SFU's exps bound the kernel's pace next to its reads). On by default;
-// DISTILL_KD_SQUARE_EXP=0 or this setter: two exps (for A/Bs and tests).
-void set_kd_rows_square_exp(bool on);
 
 }  // namespace distill::loss::kernels

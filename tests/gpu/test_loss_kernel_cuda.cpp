@@ -146,35 +146,6 @@ TEST(LossKernelCuda, OneReadClusterKernelAgreesWithTheTwoReadKernel) {
   }
 }
 
-// At T = 2 the kernels take e^x as the square of e^(x/2) (set_kd_rows_square_exp, on by default):
-// the same values and gradients as with two exps, at fp32 rounding for fp32 logits (and against
-// fp64), within one unit of bf16 for bf16 logits; with and without entropies; both kernels.
-TEST(LossKernelCuda, SquaredExpAtTemperatureTwoAgreesWithTwoExps) {
-  ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
-  for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
-    for (const bool cluster : {false, true}) {
-      for (const bool entropies : {false, true}) {
-        const LossBatch b = cuda_batch(96, 151936, 152064, 23, dtype);
-        KdLossOptions o;  // forward KL, T 2, alpha 0.5
-        ASSERT_EQ(o.temperature, 2.0);
-        o.entropies = entropies;
-        o.chunk_tokens = 32;
-        const std::string what = std::string(dtype == at::kFloat ? "fp32 " : "bf16 ") + (cluster ? "cluster " : "") +
-                                 describe(151936, 152064, o);
-        loss::kernels::set_kd_rows_cluster(cluster);
-        loss::kernels::set_kd_rows_square_exp(false);
-        const LossResult two_exps = testing::fused_loss(b, o);
-        loss::kernels::set_kd_rows_square_exp(true);  // the default
-        const LossResult squared = testing::fused_loss(b, o);
-        loss::kernels::set_kd_rows_cluster(false);  // the default
-        const double tol = dtype == at::kFloat ? 1e-5 : 1e-2;
-        expect_close(squared, two_exps, o, tol, what + " squared vs two exps");
-        if (dtype == at::kFloat) expect_close(squared, testing::reference_loss(b, o), o, 1e-4, what + " vs fp64");
-      }
-    }
-  }
-}
-
 TEST(LossKernelCuda, ValidationValuesEqualTrainingValues) {
   ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
   const LossBatch b = cuda_batch(50, 2048, 2048, 5, at::kBFloat16);
