@@ -63,10 +63,13 @@ __global__ void __launch_bounds__(kThreads) adamw_shadow_kernel(AdamWShadowArgs 
                      reinterpret_cast<std::uintptr_t>(t.exp_avg) | reinterpret_cast<std::uintptr_t>(t.exp_avg_sq)) %
                         16 == 0) &&
                    (shadow == nullptr || reinterpret_cast<std::uintptr_t>(shadow) % 8 == 0);
+  // Whole float4s first where the tensors allow; the rest (a tensor's last numel % 4 elements, or
+  // all of an unaligned tensor's) one at a time below.
+  std::int64_t scalar_begin = begin;
   if (vec) {
-    // Whole float4s first; a tensor's last few elements (numel not a multiple of 4) below.
-    const std::int64_t vec_end = begin + (end - begin) / kVec * kVec;
-    for (std::int64_t i = begin + static_cast<std::int64_t>(threadIdx.x) * kVec; i < vec_end; i += kThreads * kVec) {
+    scalar_begin = begin + (end - begin) / kVec * kVec;
+    for (std::int64_t i = begin + static_cast<std::int64_t>(threadIdx.x) * kVec; i < scalar_begin;
+         i += kThreads * kVec) {
       float4 p = *reinterpret_cast<const float4*>(t.param + i);
       const float4 g = *reinterpret_cast<const float4*>(t.grad + i);
       float4 m = *reinterpret_cast<const float4*>(t.exp_avg + i);
@@ -86,23 +89,14 @@ __global__ void __launch_bounds__(kThreads) adamw_shadow_kernel(AdamWShadowArgs 
         *reinterpret_cast<uint2*>(shadow + i) = packed;
       }
     }
-    for (std::int64_t i = vec_end + threadIdx.x; i < end; i += kThreads) {
-      float p = t.param[i], m = t.exp_avg[i], v = t.exp_avg_sq[i];
-      update(p, t.grad[i], m, v, s);
-      t.param[i] = p;
-      t.exp_avg[i] = m;
-      t.exp_avg_sq[i] = v;
-      if (shadow != nullptr) shadow[i] = __float2bfloat16_rn(p);
-    }
-  } else {
-    for (std::int64_t i = begin + threadIdx.x; i < end; i += kThreads) {
-      float p = t.param[i], m = t.exp_avg[i], v = t.exp_avg_sq[i];
-      update(p, t.grad[i], m, v, s);
-      t.param[i] = p;
-      t.exp_avg[i] = m;
-      t.exp_avg_sq[i] = v;
-      if (shadow != nullptr) shadow[i] = __float2bfloat16_rn(p);
-    }
+  }
+  for (std::int64_t i = scalar_begin + threadIdx.x; i < end; i += kThreads) {
+    float p = t.param[i], m = t.exp_avg[i], v = t.exp_avg_sq[i];
+    update(p, t.grad[i], m, v, s);
+    t.param[i] = p;
+    t.exp_avg[i] = m;
+    t.exp_avg_sq[i] = v;
+    if (shadow != nullptr) shadow[i] = __float2bfloat16_rn(p);
   }
 }
 

@@ -58,15 +58,20 @@ double rel_diff(const at::Tensor& a, const at::Tensor& b) {
 
 double lr_of(int s) { return 1e-3 * (1.0 + 0.25 * s); }
 
+// Weight decay 0.1 (so the decayed and exempt batches both run) on the path `impl`.
+AdamWOptions decayed(AdamWImpl impl) {
+  AdamWOptions o;
+  o.weight_decay = 0.1;
+  o.impl = impl;
+  return o;
+}
+
 // Runs `steps` AdamW steps with `impl` on a copy of `initial` on `device`; returns the parameters
 // and the final state tensors.
 std::pair<NamedTensors, OptimizerState> run(const NamedTensors& initial, const at::Device& device, AdamWImpl impl,
                                             int steps, AdamWImpl* used = nullptr) {
   NamedTensors params = copy_to(initial, device);
-  AdamWOptions o;
-  o.weight_decay = 0.1;
-  o.impl = impl;
-  AdamW opt(params, o);
+  AdamW opt(params, decayed(impl));
   for (int s = 0; s < steps; ++s) {
     set_grads(params, make_grads(params, s));
     opt.step(lr_of(s));
@@ -125,9 +130,7 @@ TEST(AdamWCuda, FusedResumeIsBitExact) {
   const auto [straight, unused] = run(initial, at::kCUDA, AdamWImpl::kFused, 6);
 
   NamedTensors params = copy_to(initial, at::kCUDA);
-  AdamWOptions o;
-  o.weight_decay = 0.1;
-  o.impl = AdamWImpl::kFused;
+  const AdamWOptions o = decayed(AdamWImpl::kFused);
   OptimizerState saved;
   {
     AdamW first(params, o);
@@ -211,9 +214,7 @@ TEST(AdamWCuda, FusedStepSkippedOnTheDeviceLeavesNoTrace) {
   ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
   ASSERT_TRUE(fused_adamw_built());
   const NamedTensors initial = make_params(at::kCPU);
-  AdamWOptions o;
-  o.weight_decay = 0.1;
-  o.impl = AdamWImpl::kFused;
+  const AdamWOptions o = decayed(AdamWImpl::kFused);
   NamedTensors plain_params = copy_to(initial, at::kCUDA), skipping_params = copy_to(initial, at::kCUDA);
   AdamW plain(plain_params, o), skipping(skipping_params, o);
   const at::Tensor go = at::zeros({}, at::TensorOptions().device(at::kCUDA)), stop = at::ones_like(go);
@@ -265,9 +266,7 @@ TEST(AdamWCuda, WeightCopiesKernelIsTheFusedUpdatePlusTheCast) {
   ASSERT_TRUE(torch::cuda::is_available()) << "the gpu label needs a CUDA device";
   ASSERT_TRUE(fused_adamw_built());
   const NamedTensors initial = make_params(at::kCPU);
-  AdamWOptions o;
-  o.weight_decay = 0.1;
-  o.impl = AdamWImpl::kFused;
+  const AdamWOptions o = decayed(AdamWImpl::kFused);
   NamedTensors plain_params = copy_to(initial, at::kCUDA), copied_params = copy_to(initial, at::kCUDA);
   AdamWOptions with_copies = o;
   with_copies.bf16_weight_copies = true;
