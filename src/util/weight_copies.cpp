@@ -15,6 +15,7 @@ struct Entry {
   at::Tensor param;  // held, so that its TensorImpl (the key) cannot be reused while recorded
   at::Tensor copy;
   std::int64_t version = 0;
+  const void* data = nullptr;  // param's memory then: set_data() swaps it without a new version
 };
 
 std::mutex g_mutex;
@@ -26,7 +27,8 @@ std::atomic<bool> g_enabled{env_switch("DISTILL_WEIGHT_COPIES", true)};
 
 void set_weight_copy(const at::Tensor& param, const at::Tensor& copy) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  g_copies[param.unsafeGetTensorImpl()] = Entry{param, copy, static_cast<std::int64_t>(param._version())};
+  g_copies[param.unsafeGetTensorImpl()] =
+      Entry{param, copy, static_cast<std::int64_t>(param._version()), param.data_ptr()};
 }
 
 void forget_weight_copy(const at::Tensor& param) {
@@ -40,8 +42,8 @@ at::Tensor weight_in(const at::Tensor& weight, at::ScalarType dtype) {
     std::lock_guard<std::mutex> lock(g_mutex);
     const auto it = g_copies.find(weight.unsafeGetTensorImpl());
     if (it != g_copies.end() && it->second.copy.scalar_type() == dtype &&
-        it->second.version == static_cast<std::int64_t>(weight._version()) &&
-        it->second.copy.device() == weight.device()) {
+        it->second.version == static_cast<std::int64_t>(weight._version()) && it->second.data == weight.data_ptr() &&
+        it->second.copy.sizes() == weight.sizes() && it->second.copy.device() == weight.device()) {
       ++g_reads;
       return it->second.copy;
     }

@@ -47,6 +47,16 @@ TEST(WeightCopies, CurrentCopyIsReadAndAChangedParameterIsCast) {
   EXPECT_FALSE(weight_in(param, at::kBFloat16).is_same(cast));
 }
 
+TEST(WeightCopies, NewMemoryUnderTheSameTensorIsCast) {
+  at::Tensor param = at::randn({6});
+  const at::Tensor copy = at::zeros({6}, at::kBFloat16);
+  set_weight_copy(param, copy);
+  EXPECT_TRUE(weight_in(param, at::kBFloat16).is_same(copy));
+  param.set_data(at::randn({6}));  // as layer streaming swaps a layer's memory: no new version
+  EXPECT_TRUE(at::equal(weight_in(param, at::kBFloat16), param.to(at::kBFloat16)));
+  forget_weight_copy(param);
+}
+
 TEST(WeightCopies, AnotherTensorOfTheSameValuesHasNoCopy) {
   const at::Tensor param = at::randn({5});
   const at::Tensor twin = param.clone();

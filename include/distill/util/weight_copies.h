@@ -2,9 +2,10 @@
 // parameter's bf16 copy in the same pass as its update) and read by the products under autocast in
 // place of a fresh cast of the weight every step: one read and write of the weights a step less.
 //
-// A copy is current while its parameter is unchanged since it was recorded (the parameter's
-// version counter, which any in-place change such as loading a checkpoint raises). Otherwise, and
-// for tensors without a copy, weight_in() casts as before.
+// A copy is current while its parameter is unchanged since it was recorded: the same version
+// (which any in-place change, such as loading a checkpoint, raises), memory and shape (set_data()
+// changes those without a new version). Otherwise, and for tensors without a copy, weight_in()
+// casts as before.
 #pragma once
 
 #include <ATen/core/Tensor.h>
