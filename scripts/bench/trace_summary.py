@@ -6,6 +6,10 @@ elementwise and reductions, the optimizer, copies) and by kernel name, per trace
 busy the device was (the union of the kernel intervals over the traced span).
 
     python3 scripts/bench/trace_summary.py run/trace.json [--steps 2] [--top 40] [--gaps 8]
+
+For each of the longest gaps it also says what the host did: the CPU op and runtime call that
+launched the kernel after the gap, how late that was, and the runtime calls that ran in the gap.
+--who REGEX counts the CPU ops that launch the kernels whose names match (say, Memset).
 """
 import argparse
 import collections
@@ -39,12 +43,55 @@ def short(name):
     return name if len(name) <= 140 else name[:140] + "..."
 
 
+class HostSide:
+    """What the host did around an idle gap: the runtime call (by Kineto's correlation id) that
+    launched the kernel after it, the innermost CPU op around that call, and the runtime calls that
+    ran while the device was idle (a synchronisation shows up there)."""
+
+    def __init__(self, events):
+        self.runtime = [e for e in events if e.get("ph") == "X" and e.get("cat") == "cuda_runtime"]
+        self.by_correlation = {e.get("args", {}).get("correlation"): e for e in self.runtime}
+        self.cpu_ops = [e for e in events if e.get("ph") == "X" and e.get("cat") == "cpu_op"]
+
+    def launcher(self, kernel):
+        """The innermost CPU op around the runtime call that launched `kernel`, and the op around
+        that one (its caller), or None."""
+        launch = self.by_correlation.get(kernel.get("args", {}).get("correlation"))
+        if launch is None:
+            return None
+        ts = float(launch["ts"])
+        around = sorted((op for op in self.cpu_ops if op.get("tid") == launch.get("tid") and
+                         float(op["ts"]) <= ts <= float(op["ts"]) + float(op.get("dur", 0))),
+                        key=lambda e: float(e.get("dur", 0)))
+        return " < ".join(op["name"][:50] for op in around[:2]) or "?"
+
+    def explain(self, kernel, idle_from):
+        launch = self.by_correlation.get(kernel.get("args", {}).get("correlation"))
+        if launch is None:
+            return ""
+        ts = float(launch["ts"])
+        around = [op for op in self.cpu_ops if op.get("tid") == launch.get("tid") and
+                  float(op["ts"]) <= ts <= float(op["ts"]) + float(op.get("dur", 0))]
+        op = min(around, key=lambda e: float(e.get("dur", 0)))["name"] if around else "?"
+        during = collections.Counter()
+        for e in self.runtime:
+            a, b = float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0))
+            overlap = min(b, ts) - max(a, idle_from)
+            if overlap > 0 and e is not launch:
+                during[e.get("name", "?")] += overlap
+        busy = ", ".join(f"{name} {us:.0f} us" for name, us in during.most_common(3))
+        return (f"host: launched by {launch.get('name', '?')} in {op[:60]} {ts - idle_from:+.0f} us from the idle "
+                f"start" + (f"; runtime calls in the gap: {busy}" if busy else ""))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("trace")
     ap.add_argument("--steps", type=int, default=2, help="steps in the trace (train.trace_steps)")
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--gaps", type=int, default=8, help="list the longest idle gaps")
+    ap.add_argument("--who", metavar="REGEX", help="count the CPU ops (innermost < its caller) that launch the "
+                    "kernels whose name matches, e.g. --who Memset")
     args = ap.parse_args()
     opener = gzip.open if args.trace.endswith(".gz") else open
     with opener(args.trace, "rt") as f:
@@ -71,7 +118,8 @@ def main():
     for i, (a, b) in enumerate(spans):
         if end is None or a > end:
             if end is not None:
-                gaps.append((a - end, short(ordered[last].get("name", "?")), short(ordered[i].get("name", "?"))))
+                gaps.append((a - end, short(ordered[last].get("name", "?")), short(ordered[i].get("name", "?")),
+                             ordered[i]))
             busy += b - a
             end, last = b, i
         elif b > end:
@@ -88,10 +136,20 @@ def main():
     buckets = [(0, 5), (5, 20), (20, 100), (100, 1000), (1000, float("inf"))]
     print("idle time between kernels (no kernel on any stream), per step:")
     for lo, hi in buckets:
-        sel = [g for g, _, _ in gaps if lo <= g < hi]
+        sel = [g for g, *_ in gaps if lo <= g < hi]
         print(f"  gaps of {lo}-{hi} us: {len(sel) / per:7.1f}, {sum(sel) / 1000 / per:6.2f} ms")
-    for g, before, after in sorted(gaps, reverse=True)[:args.gaps]:
+    host = HostSide(events)
+    for g, before, after, nxt in sorted(gaps, reverse=True)[:args.gaps]:
         print(f"  {g:9.0f} us after {before[:70]} before {after[:70]}")
+        why = host.explain(nxt, float(nxt["ts"]) - g)
+        if why:
+            print(f"            {why}")
+    if args.who:
+        pattern = re.compile(args.who)
+        who = collections.Counter(host.launcher(k) for k in kernels if pattern.search(k.get("name", "")))
+        print(f"launchers of the kernels matching {args.who!r} (launches per step):")
+        for name, n in who.most_common(20):
+            print(f"  {n / per:7.1f}  {name}")
     print(f"top {args.top} kernels (ms per step, launches per step):")
     for name, ms in by_name.most_common(args.top):
         print(f"  {ms / per:8.2f}  {count[name] / per:7.1f}  [{kind_of(name)}] {name}")
