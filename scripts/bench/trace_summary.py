@@ -12,6 +12,7 @@ launched the kernel after the gap, how late that was, and the runtime calls that
 --who REGEX counts the CPU ops that launch the kernels whose names match (say, Memset).
 """
 import argparse
+import bisect
 import collections
 import gzip
 import json
@@ -51,7 +52,24 @@ class HostSide:
     def __init__(self, events):
         self.runtime = [e for e in events if e.get("ph") == "X" and e.get("cat") == "cuda_runtime"]
         self.by_correlation = {e.get("args", {}).get("correlation"): e for e in self.runtime}
-        self.cpu_ops = [e for e in events if e.get("ph") == "X" and e.get("cat") == "cpu_op"]
+        self.ops_by_tid = collections.defaultdict(list)  # tid -> CPU ops sorted by start
+        for e in events:
+            if e.get("ph") == "X" and e.get("cat") == "cpu_op":
+                self.ops_by_tid[e.get("tid")].append(e)
+        for ops in self.ops_by_tid.values():
+            ops.sort(key=lambda e: float(e["ts"]))
+        self.starts = {tid: [float(e["ts"]) for e in ops] for tid, ops in self.ops_by_tid.items()}
+
+    def enclosing(self, tid, ts, most=2):
+        """Up to `most` CPU ops of thread `tid` running at `ts`, innermost first (the latest started)."""
+        ops, found = self.ops_by_tid.get(tid, []), []
+        i = bisect.bisect_right(self.starts.get(tid, []), ts) - 1
+        while i >= 0 and len(found) < most:
+            op = ops[i]
+            if float(op["ts"]) + float(op.get("dur", 0)) >= ts:
+                found.append(op)
+            i -= 1
+        return found
 
     def launcher(self, kernel):
         """The innermost CPU op around the runtime call that launched `kernel`, and the op around
@@ -59,20 +77,16 @@ class HostSide:
         launch = self.by_correlation.get(kernel.get("args", {}).get("correlation"))
         if launch is None:
             return None
-        ts = float(launch["ts"])
-        around = sorted((op for op in self.cpu_ops if op.get("tid") == launch.get("tid") and
-                         float(op["ts"]) <= ts <= float(op["ts"]) + float(op.get("dur", 0))),
-                        key=lambda e: float(e.get("dur", 0)))
-        return " < ".join(op["name"][:50] for op in around[:2]) or "?"
+        around = self.enclosing(launch.get("tid"), float(launch["ts"]))
+        return " < ".join(op["name"][:50] for op in around) or "?"
 
     def explain(self, kernel, idle_from):
         launch = self.by_correlation.get(kernel.get("args", {}).get("correlation"))
         if launch is None:
             return ""
         ts = float(launch["ts"])
-        around = [op for op in self.cpu_ops if op.get("tid") == launch.get("tid") and
-                  float(op["ts"]) <= ts <= float(op["ts"]) + float(op.get("dur", 0))]
-        op = min(around, key=lambda e: float(e.get("dur", 0)))["name"] if around else "?"
+        around = self.enclosing(launch.get("tid"), ts, most=1)
+        op = around[0]["name"] if around else "?"
         during = collections.Counter()
         for e in self.runtime:
             a, b = float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0))
