@@ -153,7 +153,7 @@ def main():
         sel = [g for g, *_ in gaps if lo <= g < hi]
         print(f"  gaps of {lo}-{hi} us: {len(sel) / per:7.1f}, {sum(sel) / 1000 / per:6.2f} ms")
     host = HostSide(events)
-    for g, before, after, nxt in sorted(gaps, reverse=True)[:args.gaps]:
+    for g, before, after, nxt in sorted(gaps, key=lambda x: x[0], reverse=True)[:args.gaps]:
         print(f"  {g:9.0f} us after {before[:70]} before {after[:70]}")
         why = host.explain(nxt, float(nxt["ts"]) - g)
         if why:
